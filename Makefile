@@ -1,0 +1,28 @@
+# `make figures` runs the main sweep and draws its figures; `make test` runs the tests.
+# Both create .venv on first use, so they work on a machine that has only python3.
+VENV := .venv
+BIN := $(VENV)/bin
+SWEEP := data/sweep-depth8.zarr
+
+.PHONY: figures test test-slow bench clean-data
+
+$(BIN)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(SWEEP): | $(BIN)/.installed
+	$(BIN)/ntkpaths sweep --depth 8 --out $@
+
+figures: $(SWEEP) $(BIN)/.installed
+	$(BIN)/ntkpaths plot $(SWEEP)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+test-slow: $(BIN)/.installed
+	$(BIN)/python -m pytest -m slow
+
+clean-data:
+	rm -rf $(SWEEP) data/sweep-depth8-figures

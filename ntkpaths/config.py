@@ -1,0 +1,211 @@
+"""Frozen, validated configuration for networks, inputs and sweeps.
+
+Every config validates itself in ``__post_init__`` and raises
+:class:`ConfigError` with a one-line message, so the CLI can show it as is.
+Configs serialise to plain JSON-able dicts for dataset attrs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+INITS = ("he-fan-in", "he-fan-out", "ntk")
+WEIGHT_DISTS = ("normal", "uniform")
+DTYPES = ("float32", "float64")
+INPUT_KINDS = ("uniform", "gaussian", "sphere", "file")
+
+
+class NtkpathsError(Exception):
+    """An error the user can fix; its message is one line, shown without a traceback."""
+
+
+class ConfigError(NtkpathsError, ValueError):
+    """A configuration or input that ntkpaths refuses."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    _require(value in options, f"unknown {name} {value!r}; choose one of: {', '.join(options)}")
+
+
+def _positive_int(name: str, value: int) -> None:
+    _require(isinstance(value, (int, np.integer)) and value >= 1, f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _finite(name: str, value: float) -> None:
+    _require(isinstance(value, (int, float)) and math.isfinite(value), f"{name} must be a finite number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """How one bias-free (by default) fully connected ReLU network is drawn.
+
+    Parameters
+    ----------
+    init : {"he-fan-in", "he-fan-out", "ntk"}
+        ``he-fan-in`` draws W_l ~ N(0, gain^2 / n_{l-1}); ``he-fan-out`` uses
+        gain^2 / n_l; ``ntk`` draws N(0, 1) and scales by gain / sqrt(n_{l-1})
+        in the forward pass.
+    gain : float
+        sqrt(2) is He's choice.
+    weight_dist : {"normal", "uniform"}
+        Uniform weights have the same variance as the normal ones.
+    bias_std, bias_mean : float
+        Biases b_l ~ N(bias_mean, bias_std^2); both 0 means no bias.
+    dtype : {"float32", "float64"}
+    n_out : int
+        Width of the linear output layer (it never changes which paths are active).
+    """
+
+    init: str = "he-fan-in"
+    gain: float = math.sqrt(2.0)
+    weight_dist: str = "normal"
+    bias_std: float = 0.0
+    bias_mean: float = 0.0
+    dtype: str = "float32"
+    n_out: int = 1
+
+    def __post_init__(self) -> None:
+        _choice("init", self.init, INITS)
+        _choice("weight distribution", self.weight_dist, WEIGHT_DISTS)
+        _choice("dtype", self.dtype, DTYPES)
+        for name in ("gain", "bias_std", "bias_mean"):
+            _finite(name, getattr(self, name))
+        _require(self.gain > 0, f"gain must be > 0, got {self.gain!r}")
+        _require(self.bias_std >= 0, f"bias_std must be >= 0, got {self.bias_std!r}")
+        _positive_int("n_out", self.n_out)
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias_std > 0 or self.bias_mean != 0
+
+    def weight_std(self, fan_in: int, fan_out: int) -> float:
+        """Standard deviation of the effective weights of one layer."""
+        fan = fan_out if self.init == "he-fan-out" else fan_in
+        return self.gain / math.sqrt(fan)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """The fixed set of inputs every network is evaluated on.
+
+    Parameters
+    ----------
+    kind : {"uniform", "gaussian", "sphere", "file"}
+        ``uniform`` draws from [-scale, scale]^dim (the paper's bounded inputs),
+        ``gaussian`` from N(0, scale^2 I), ``sphere`` from the sphere of radius
+        ``scale``; ``file`` reads ``path`` (.npy or .csv, one input per row).
+    dim : int
+        Input dimension d (taken from the file for ``file``).
+    count : int
+        Number of inputs B (taken from the file for ``file``).
+    scale : float
+    path : str or None
+    """
+
+    kind: str = "uniform"
+    dim: int = 64
+    count: int = 8
+    scale: float = 1.0
+    path: str | None = None
+    sha256: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        _choice("input kind", self.kind, INPUT_KINDS)
+        _positive_int("input dim", self.dim)
+        _positive_int("inputs per network", self.count)
+        _finite("input scale", self.scale)
+        _require(self.scale > 0, f"input scale must be > 0, got {self.scale!r}")
+        _require((self.kind == "file") == (self.path is not None),
+                 "an input file is given exactly when the input kind is 'file'")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> tuple["InputConfig", np.ndarray]:
+        """Read and check an input file; return its config and the inputs (B, d)."""
+        x = read_inputs(path)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        cfg = cls(kind="file", dim=x.shape[1], count=x.shape[0], path=str(path), sha256=digest)
+        return cfg, x
+
+
+def read_inputs(path: str | Path) -> np.ndarray:
+    """Load inputs from ``.npy`` or ``.csv``, one input per row, as float64 (B, d)."""
+    path = Path(path)
+    _require(path.suffix in (".npy", ".csv"), f"input file {path} must end in .npy or .csv")
+    try:
+        if path.suffix == ".npy":
+            x = np.load(path, allow_pickle=False)
+        elif path.stat().st_size == 0:
+            raise ConfigError(f"input file {path} is empty")
+        else:
+            x = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read input file {path}: {first}") from None
+    _require(x.size > 0, f"input file {path} is empty")
+    _require(x.ndim == 2, f"input file {path} must hold a 2-D array (inputs, features), got shape {x.shape}")
+    _require(np.issubdtype(x.dtype, np.number), f"input file {path} must hold numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    _require(bool(np.isfinite(x).all()), f"input file {path} holds NaN or infinite values")
+    return x
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep over hidden widths, with every depth 1..depth from shared networks.
+
+    Parameters
+    ----------
+    depth : int
+        Largest number of hidden layers H_max; depth H uses the first H layers.
+    widths : tuple of int
+        Hidden widths (all hidden layers of a network share one width).
+    nets : int
+        Networks drawn per width.
+    seed : int or None
+        Root of the SeedSequence; None draws fresh entropy (recorded in attrs).
+    nets_per_task : int
+        Networks per dask task. Results do not depend on it.
+    network, inputs : NetworkConfig, InputConfig
+    """
+
+    depth: int = 8
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024)
+    nets: int = 1000
+    seed: int | None = None
+    nets_per_task: int = 100
+    network: NetworkConfig = NetworkConfig()
+    inputs: InputConfig = InputConfig()
+
+    def __post_init__(self) -> None:
+        _positive_int("depth", self.depth)
+        _require(len(self.widths) > 0, "give at least one width")
+        for w in self.widths:
+            _positive_int("width", w)
+        _require(len(set(self.widths)) == len(self.widths), f"widths repeat: {list(self.widths)}")
+        _positive_int("nets", self.nets)
+        _positive_int("nets per task", self.nets_per_task)
+        _require(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
+                 f"seed must be an integer >= 0, got {self.seed!r}")
+        object.__setattr__(self, "widths", tuple(sorted(int(w) for w in self.widths)))
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-able form (for dataset attrs)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepConfig":
+        d = dict(d)
+        d["network"] = NetworkConfig(**d.get("network", {}))
+        d["inputs"] = InputConfig(**d.get("inputs", {}))
+        d["widths"] = tuple(d.get("widths", cls.widths))
+        return cls(**d)

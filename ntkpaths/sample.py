@@ -1,0 +1,135 @@
+"""Random draws: inputs, networks (streamed layer by layer) and paths.
+
+This is the only module that draws random numbers. Every function takes a
+keyword-only ``rng: numpy.random.Generator``; none touches global state.
+Activations are stored as (neuron, input) arrays, so a layer is z = W h.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import InputConfig, NetworkConfig, read_inputs
+
+_SQRT3 = math.sqrt(3.0)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One sampled hidden layer.
+
+    Attributes
+    ----------
+    z : ndarray (neuron, input)
+        Pre-activations of the layer for every input.
+    weight : ndarray (neuron, fan_in) or None
+        The layer's parameters, only when the caller asked for them. For the
+        ``ntk`` init these are the N(0, 1) parameters before scaling.
+    bias : ndarray (neuron, 1) or None
+    scale : float
+        Forward-pass multiplier of ``weight`` (1 except for ``ntk``).
+    """
+
+    z: np.ndarray
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    scale: float = 1.0
+
+
+def sample_inputs(cfg: InputConfig, *, rng: np.random.Generator) -> np.ndarray:
+    """Draw (or read) the inputs, shape (input, feature), float64."""
+    shape = (cfg.count, cfg.dim)
+    if cfg.kind == "file":
+        return read_inputs(cfg.path)
+    if cfg.kind == "uniform":
+        return rng.uniform(-cfg.scale, cfg.scale, size=shape)
+    x = rng.standard_normal(shape)
+    if cfg.kind == "sphere":
+        x *= cfg.scale / np.linalg.norm(x, axis=1, keepdims=True)
+    else:
+        x *= cfg.scale
+    return x
+
+
+def _standard_weights(rng: np.random.Generator, shape: tuple[int, int], cfg: NetworkConfig) -> np.ndarray:
+    """Weights of zero mean and unit variance, in the configured distribution."""
+    dtype = np.dtype(cfg.dtype)
+    if cfg.weight_dist == "normal":
+        return rng.standard_normal(shape, dtype=dtype)
+    e = rng.random(shape, dtype=dtype)
+    e *= dtype.type(2 * _SQRT3)
+    e -= dtype.type(_SQRT3)
+    return e
+
+
+def iter_layers(
+    cfg: NetworkConfig,
+    widths: Sequence[int],
+    x: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    keep_weights: bool = False,
+) -> Iterator[Layer]:
+    """Draw a network layer by layer and push the inputs through it.
+
+    Only one weight matrix exists at a time unless ``keep_weights`` is set.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+    widths : sequence of int
+        Hidden widths n_1..n_H.
+    x : ndarray (input, feature)
+    rng : numpy.random.Generator
+    keep_weights : bool
+        Attach each layer's weights and biases to the yielded :class:`Layer`.
+
+    Yields
+    ------
+    Layer
+        One per hidden layer, in order.
+    """
+    dtype = np.dtype(cfg.dtype)
+    h = np.ascontiguousarray(x.T, dtype=dtype)
+    for n in widths:
+        fan_in = h.shape[0]
+        std = cfg.weight_std(fan_in, n)
+        e = _standard_weights(rng, (n, fan_in), cfg)
+        z = e @ h
+        z *= dtype.type(std)
+        bias = None
+        if cfg.has_bias:
+            bias = (cfg.bias_mean + cfg.bias_std * rng.standard_normal((n, 1))).astype(dtype)
+            z += bias
+        if keep_weights:
+            weight, scale = (e, std) if cfg.init == "ntk" else (e * dtype.type(std), 1.0)
+            yield Layer(z=z, weight=weight, bias=bias, scale=scale)
+        else:
+            yield Layer(z=z)
+        h = np.maximum(z, 0, out=h if h.shape == z.shape else None)
+
+
+def sample_network(
+    cfg: NetworkConfig, input_dim: int, widths: Sequence[int], *, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Draw every weight matrix of a small network as effective weights.
+
+    Returns the list [W_1, ..., W_H, W_out], W_l of shape (n_l, n_{l-1}),
+    with the ``ntk`` forward scale folded in. Meant for tests and small
+    networks; sweeps stream layers with :func:`iter_layers` instead.
+    Biases are not supported here (the path-sum form has none).
+    """
+    dims = [input_dim, *widths, cfg.n_out]
+    weights = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        std = cfg.weight_std(fan_in, fan_out)
+        weights.append(_standard_weights(rng, (fan_out, fan_in), cfg).astype(np.float64) * std)
+    return weights
+
+
+def sample_paths(widths: Sequence[int], count: int, *, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``count`` paths uniformly: one neuron index per hidden layer, (path, layer)."""
+    return np.stack([rng.integers(0, n, size=count) for n in widths], axis=1)
