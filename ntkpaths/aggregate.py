@@ -1,9 +1,11 @@
 """Pool per-network exact path statistics into estimates with standard errors.
 
-Per network and input the path fractions are exact sums over all paths; the
-Monte Carlo error comes only from sampling networks. Standard errors are
-therefore computed from per-network values (the networks are i.i.d.; the
-inputs of one network are not independent of each other).
+Per network and input every statistic is an exact sum over all paths; the
+Monte Carlo error comes only from sampling networks. Conditional rates are
+ratio estimators (sum of numerators over sum of denominators, pooled over
+networks); their standard errors come from per-network values by
+linearisation (the delta method), since networks are i.i.d. while the inputs
+of one network are not.
 """
 from __future__ import annotations
 
@@ -12,39 +14,112 @@ import xarray as xr
 
 from . import theory
 
+NET = "network"
 
-def summarise_active_fraction(active_fraction: xr.DataArray) -> xr.Dataset:
-    """Estimates of P(path active) from F per (network, input).
 
-    Parameters
-    ----------
-    active_fraction : DataArray (width, network, input, depth)
-        Exact active-path fraction F_H(x) per sampled network and input; NaN
-        where a network index was not sampled for that width.
+def ratio_of_means(nums: list[xr.DataArray], dens: list[xr.DataArray], scale: float = 1.0) -> tuple[xr.DataArray, xr.DataArray]:
+    """R = scale * prod_i mean(num_i) / prod_j mean(den_j), with its standard error.
 
-    Returns
-    -------
-    Dataset with ``p_active``, ``p_active_se``, ``active_fraction_var``,
-    ``n_networks`` over (width, depth) and ``p_theory`` over (depth).
+    Each term is a per-network value (dim ``network``; NaN = not sampled). The
+    se is the standard error of the mean of the influence values
+    R * (sum_i num_i / mean(num_i) - sum_j den_j / mean(den_j)).
     """
-    per_net = active_fraction.mean("input")
-    n = per_net.count("network")
-    pairs = active_fraction.stack(pair=("network", "input"))
-    ds = xr.Dataset(
-        {
-            "p_active": per_net.mean("network"),
-            "p_active_se": per_net.std("network", ddof=1) / np.sqrt(n),
-            "active_fraction_var": pairs.var("pair", ddof=1),
-            "n_networks": n.astype(np.int64),
-            "p_theory": ("depth", theory.p_active(active_fraction["depth"].values)),
-        }
-    )
+    n = nums[0].count(NET)
+    m_num = [x.mean(NET) for x in nums]
+    m_den = [x.mean(NET) for x in dens]
+    est = scale * _prod(m_num) / _prod(m_den)
+    influence = sum(x / m for x, m in zip(nums, m_num)) - sum(x / m for x, m in zip(dens, m_den))
+    se = np.abs(est) * influence.std(NET, ddof=1) / np.sqrt(n)
+    return est, se
+
+
+def _prod(terms: list[xr.DataArray]) -> xr.DataArray:
+    out = terms[0]
+    for t in terms[1:]:
+        out = out * t
+    return out
+
+
+def _with(ds: xr.Dataset, name: str, est, se, **attrs) -> None:
+    ds[name] = est
+    ds[f"{name}_se"] = se
+    ds[name].attrs = attrs
+    ds[f"{name}_se"].attrs = {"long_name": f"standard error of {name}"}
+
+
+def summarise_active_fraction(raw: xr.Dataset) -> xr.Dataset:
+    """p_active, its se, Var F, n_networks over (width, depth) and p_theory(depth)."""
+    f = raw["active_fraction"]
+    per_net = f.mean("input")
+    n = per_net.count(NET)
+    pairs = f.stack(pair=(NET, "input"))
+    ds = xr.Dataset({"p_active": per_net.mean(NET),
+                     "p_active_se": per_net.std(NET, ddof=1) / np.sqrt(n),
+                     "active_fraction_var": pairs.var("pair", ddof=1),
+                     "n_networks": n.astype(np.int64),
+                     "p_theory": ("depth", theory.p_active(f["depth"].values))})
     ds["p_active"].attrs = {"long_name": "P(path active)", "description": "mean of F over networks and inputs"}
     ds["p_active_se"].attrs = {"long_name": "standard error of p_active", "description": "from per-network means of F"}
     ds["active_fraction_var"].attrs = {"long_name": "Var F", "description": "over all sampled (network, input) pairs"}
     ds["n_networks"].attrs = {"long_name": "networks sampled"}
     ds["p_theory"].attrs = {"long_name": "2^-depth", "description": "Theorem 1 of the paper under test"}
     return ds
+
+
+def summarise_weights(raw: xr.Dataset) -> xr.Dataset:
+    """Theorem 2: P(Z_p = 1 | t_l in bin) / P(Z_p = 1) and E[t_l | Z_p = 1], paths through all layers."""
+    f_deep = raw["active_fraction"].isel(depth=-1).sum("input")
+    n_in = raw.sizes["input"]
+    ds = xr.Dataset()
+    est, se = ratio_of_means([raw["weight_num"]], [raw["weight_den"], f_deep], scale=n_in)
+    _with(ds, "weight_dependence", est, se, long_name="P(Z=1 | t_l in bin) / P(Z=1)",
+          description="1 everywhere means independence of the path's weight at that layer")
+    est, se = ratio_of_means([raw["weight_tz"]], [f_deep])
+    _with(ds, "weight_slope", est, se, long_name="E[t_l | Z=1]",
+          description="least-squares slope of weight_dependence against standardised t; 0 means independence")
+    ds["weight_slope_theory"] = xr.apply_ufunc(theory.weight_slope, raw["width"]).where(raw["layer"] > 1)
+    ds["weight_slope_theory"].attrs = {"long_name": "leading-order E[t_l | Z=1] = (2 sqrt2 / pi) / sqrt(width)",
+                                       "description": "layers >= 2; zero at infinite width"}
+    return ds
+
+
+def summarise_inputs(raw: xr.Dataset) -> xr.Dataset:
+    """Theorem 3: dependence on the path's input-weight share c and on x_i0 alone."""
+    f_deep = raw["active_fraction"].isel(depth=-1).sum("input")
+    n_in = raw.sizes["input"]
+    ds = xr.Dataset()
+    est, se = ratio_of_means([raw["input_num"]], [raw["input_den"], f_deep], scale=n_in)
+    _with(ds, "input_dependence", est, se, long_name="P(Z=1 | c in bin) / P(Z=1)",
+          description="c = x_i0 W_1[j1, i0] / (std(W_1) |x|)")
+    est, se = ratio_of_means([raw["xvalue_num"]], [raw["xvalue_den"], f_deep], scale=n_in)
+    _with(ds, "input_value_dependence", est, se, long_name="P(Z=1 | x_i0 sqrt(d)/|x| in bin) / P(Z=1)")
+    return ds
+
+
+def summarise_joint(raw: xr.Dataset) -> xr.Dataset:
+    """Joint activation of a path for two inputs at angle theta, against theory."""
+    j = raw["joint_fraction"]
+    ds = xr.Dataset()
+    _with(ds, "joint_active", j.mean(NET), j.std(NET, ddof=1) / np.sqrt(j.count(NET)),
+          long_name="P(path active for both inputs)")
+    depth, angle = raw["depth"].values, raw["angle"].values
+    ds["joint_theory"] = (("depth", "angle"), theory.joint_active(int(depth.max()), angle)[depth - 1])
+    ds["joint_theory"].attrs = {"long_name": "infinite-width arc-cosine prediction"}
+    ds["joint_independent"] = ("depth", theory.joint_independent(depth))
+    ds["joint_independent"].attrs = {"long_name": "4^-depth (independent activations)"}
+    return ds
+
+
+def summarise(raw: xr.Dataset, cfg) -> xr.Dataset:
+    """Every summary the configured statistics allow."""
+    parts = [summarise_active_fraction(raw)]
+    if "weights" in cfg.stats:
+        parts.append(summarise_weights(raw))
+    if "inputs" in cfg.stats:
+        parts.append(summarise_inputs(raw))
+    if "joint" in cfg.stats:
+        parts.append(summarise_joint(raw))
+    return xr.merge(parts, combine_attrs="drop_conflicts")
 
 
 def z_scores(ds: xr.Dataset) -> xr.DataArray:

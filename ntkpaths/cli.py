@@ -1,6 +1,7 @@
 """The ``ntkpaths`` command line: parse, build a config, call the public API."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import aggregate, plot, store, sweep as sweep_mod
-from .config import INPUT_KINDS, ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
+from .config import INPUT_KINDS, STATS, ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -24,18 +25,37 @@ err_console = Console(stderr=True)
 DEFAULT_WIDTHS = ",".join(str(w) for w in SweepConfig.widths)
 
 
-def _parse_widths(text: str) -> tuple[int, ...]:
+def _parse_list(option: str, text: str, kind=int) -> tuple:
     try:
-        return tuple(int(w) for w in text.split(",") if w.strip())
+        return tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise ConfigError(f"--widths must be comma-separated integers, got {text!r}") from None
+        noun = {"int": "integers", "float": "numbers"}.get(kind.__name__, "values")
+        raise ConfigError(f"{option} must be comma-separated {noun}, got {text!r}") from None
 
 
-def _input_config(inputs: str, input_dim: int, n_inputs: int, scale: float) -> InputConfig:
+def _parse_angles(text: str) -> tuple[float, ...]:
+    """Angles as numbers of radians or fractions of pi such as 'pi/4' or '3pi/4'."""
+    out = []
+    for item in (v.strip() for v in text.split(",") if v.strip()):
+        try:
+            if "pi" in item:
+                num, _, den = item.partition("/")
+                coef = num.replace("pi", "").strip()
+                out.append(math.pi * (float(coef) if coef else 1.0) / (float(den) if den else 1.0))
+            else:
+                out.append(float(item))
+        except ValueError:
+            raise ConfigError(f"--angles must be radians or fractions of pi like 3pi/4, got {item!r}") from None
+    return tuple(out)
+
+
+def _input_config(inputs: str, n_inputs: int, scale: float) -> tuple[InputConfig, int | None]:
+    """The input config, and the input dim a file fixes (None for generated inputs)."""
     if inputs in INPUT_KINDS and inputs != "file":
-        return InputConfig(kind=inputs, dim=input_dim, count=n_inputs, scale=scale)
+        return InputConfig(kind=inputs, count=n_inputs, scale=scale), None
     if Path(inputs).suffix in (".npy", ".csv") or Path(inputs).exists():
-        return InputConfig.from_file(inputs)[0]
+        cfg, x = InputConfig.from_file(inputs)
+        return cfg, x.shape[1]
     kinds = ", ".join(k for k in INPUT_KINDS if k != "file")
     raise ConfigError(f"unknown input kind {inputs!r}; choose one of: {kinds}, or give a .npy/.csv file")
 
@@ -46,17 +66,34 @@ def _progress() -> Progress:
                     console=err_console, transient=False)
 
 
+def _cells(ds) -> list[dict]:
+    """Selectors of every sweep cell: width, and input_dim when it is a dimension."""
+    dims = [d for d in ("input_dim", "width") if d in ds.dims]
+    grid = ds[dims].to_dataframe().index if len(dims) > 1 else ds[dims[0]].values
+    return [dict(zip(dims, key if len(dims) > 1 else (key,))) for key in grid]
+
+
+def _label(sel: dict) -> list[str]:
+    return [str(int(sel[d])) for d in ("input_dim", "width") if d in sel]
+
+
 def _summary_table(ds) -> Table:
     z = aggregate.z_scores(ds)
     deepest = int(ds["depth"].max())
-    table = Table(title=f"P(path active) at depth {deepest} (all depths: ntkpaths info)")
-    for col in ("width", "networks", "estimate ± se", "2^-H", "ratio", "max |z| over depths"):
+    table = Table(title=f"P(path active) at depth {deepest} (every depth: ntkpaths info)")
+    keys = [d for d in ("input_dim", "width") if d in ds.dims]
+    for col in (*keys, "networks", "p_active", "se", "2^-H", "max |z|"):
         table.add_column(col, justify="right")
-    for w in ds["width"].values:
-        cell = ds.sel(width=w, depth=deepest)
-        p, se, th = float(cell.p_active), float(cell.p_active_se), float(cell.p_theory)
-        table.add_row(str(w), str(int(cell.n_networks)), f"{p:.5g} ± {se:.2g}", f"{th:.5g}",
-                      f"{p / th:.4f}", f"{float(abs(z.sel(width=w)).max()):.2f}")
+    if "weight_slope" in ds:
+        table.add_column("E[t|Z] layer 2", justify="right")
+    for sel in _cells(ds):
+        cell = ds.sel(sel).sel(depth=deepest)
+        row = [*_label(sel), str(int(cell.n_networks)), f"{float(cell.p_active):.5g}",
+               f"{float(cell.p_active_se):.2g}", f"{float(cell.p_theory):.5g}", f"{float(abs(z.sel(sel)).max()):.2f}"]
+        if "weight_slope" in ds and deepest > 1:
+            slope = cell.sel(layer=2)
+            row.append(f"{float(slope.weight_slope):.4f} ± {float(slope.weight_slope_se):.4f}")
+        table.add_row(*row)
     return table
 
 
@@ -66,7 +103,7 @@ def sweep(
     widths: Annotated[str, typer.Option(help="Comma-separated hidden widths.")] = DEFAULT_WIDTHS,
     nets: Annotated[int, typer.Option(help="Networks drawn per width.")] = SweepConfig.nets,
     inputs: Annotated[str, typer.Option(help="Input kind (uniform, gaussian, sphere) or a .npy/.csv file, one input per row.")] = "uniform",
-    input_dim: Annotated[int, typer.Option(help="Input dimension d (ignored for a file).")] = InputConfig.dim,
+    input_dims: Annotated[str, typer.Option(help="Comma-separated input dimensions d, a sweep axis (ignored for a file).")] = "64",
     n_inputs: Annotated[int, typer.Option(help="Inputs per network (ignored for a file).")] = InputConfig.count,
     input_scale: Annotated[float, typer.Option(help="c in [-c, c]^d, the Gaussian std, or the sphere radius.")] = 1.0,
     init: Annotated[str, typer.Option(help="he-fan-in, he-fan-out or ntk.")] = "he-fan-in",
@@ -75,33 +112,38 @@ def sweep(
     bias_std: Annotated[float, typer.Option(help="Std of N(bias_mean, bias_std^2) biases.")] = 0.0,
     bias_mean: Annotated[float, typer.Option(help="Mean of the biases.")] = 0.0,
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    stats: Annotated[str, typer.Option(help="Statistics besides P(active), comma-separated: weights, inputs, joint; 'none' for none.")] = ",".join(STATS),
+    angles: Annotated[str, typer.Option(help="Angles of the input pairs for the joint statistic, e.g. pi/16,pi/2 or radians.")] = "pi/16,pi/8,pi/4,pi/2,3pi/4,7pi/8",
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/sweep-depthDEPTH.zarr].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted sweep in --out (same options).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', or a dask scheduler address tcp://HOST:PORT; default a local cluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
     nets_per_task: Annotated[int, typer.Option(help="Networks per dask task (results do not depend on it).")] = SweepConfig.nets_per_task,
 ) -> None:
     """Sweep widths and depths; write one dataset and print a summary."""
+    input_cfg, file_dim = _input_config(inputs, n_inputs, input_scale)
+    chosen = tuple(s for s in _parse_list("--stats", stats, str) if s != "none")
     cfg = SweepConfig(
-        depth=depth, widths=_parse_widths(widths), nets=nets, seed=seed, nets_per_task=nets_per_task,
+        depth=depth, widths=_parse_list("--widths", widths), nets=nets, seed=seed, nets_per_task=nets_per_task,
         network=NetworkConfig(init=init, gain=gain, weight_dist=weight_dist, bias_std=bias_std,
                               bias_mean=bias_mean, dtype=dtype),
-        inputs=_input_config(inputs, input_dim, n_inputs, input_scale),
+        inputs=input_cfg, input_dims=(file_dim,) if file_dim else _parse_list("--input-dims", input_dims),
+        angles=_parse_angles(angles), stats=chosen,
     )
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
     out = out or Path("data") / f"sweep-depth{depth}.zarr"
-    store.check_writable(out, overwrite)
+    store.check_writable(out, overwrite, resume)
     with _progress() as bar:
-        total = len(cfg.widths) * cfg.nets
+        total = len(cfg.input_dims) * len(cfg.widths) * cfg.nets
         job = bar.add_task("sweep", total=total)
-        ds = sweep_mod.run_sweep(cfg, scheduler=scheduler, workers=workers,
-                                 on_done=lambda t: bar.advance(job, t.stop - t.start))
-    path = store.write(ds, out, overwrite=overwrite)
+        ds = sweep_mod.run_sweep(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite,
+                                 resume=resume, on_done=lambda t: bar.advance(job, t.stop - t.start))
     console.print(_summary_table(ds))
     console.print(f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
-    console.print(f"wrote {path}")
+    console.print(f"wrote {out}")
 
 
 @app.command("plot")
@@ -122,14 +164,15 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
     ds = store.load(path)
     z = aggregate.z_scores(ds)
     table = Table(title=f"{path}  ({ds.attrs['init']}, inputs {ds.attrs['input_kind']}, seed {ds.attrs['seed_entropy']})")
-    for col in ("width", "depth", "networks", "p_active", "se", "2^-H", "z"):
+    keys = [d for d in ("input_dim", "width") if d in ds.dims]
+    for col in (*keys, "depth", "networks", "p_active", "se", "2^-H", "z"):
         table.add_column(col, justify="right")
-    for w in ds["width"].values:
+    for sel in _cells(ds):
         for d in ds["depth"].values:
-            cell = ds.sel(width=w, depth=d)
-            table.add_row(str(w), str(d), str(int(cell.n_networks)), f"{float(cell.p_active):.6g}",
+            cell = ds.sel(sel).sel(depth=d)
+            table.add_row(*_label(sel), str(d), str(int(cell.n_networks)), f"{float(cell.p_active):.6g}",
                           f"{float(cell.p_active_se):.2g}", f"{float(cell.p_theory):.6g}",
-                          f"{float(z.sel(width=w, depth=d)):+.2f}")
+                          f"{float(z.sel(sel).sel(depth=d)):+.2f}")
     console.print(table)
 
 

@@ -18,6 +18,8 @@ INITS = ("he-fan-in", "he-fan-out", "ntk")
 WEIGHT_DISTS = ("normal", "uniform")
 DTYPES = ("float32", "float64")
 INPUT_KINDS = ("uniform", "gaussian", "sphere", "file")
+STATS = ("weights", "inputs", "joint")
+DEFAULT_ANGLES = tuple(math.pi * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8))
 
 
 class NtkpathsError(Exception):
@@ -61,6 +63,8 @@ class NetworkConfig:
         Uniform weights have the same variance as the normal ones.
     bias_std, bias_mean : float
         Biases b_l ~ N(bias_mean, bias_std^2); both 0 means no bias.
+    weight_mean : float
+        Mean of the weights in units of their std (0 for every standard init).
     dtype : {"float32", "float64"}
     n_out : int
         Width of the linear output layer (it never changes which paths are active).
@@ -71,6 +75,7 @@ class NetworkConfig:
     weight_dist: str = "normal"
     bias_std: float = 0.0
     bias_mean: float = 0.0
+    weight_mean: float = 0.0
     dtype: str = "float32"
     n_out: int = 1
 
@@ -78,7 +83,7 @@ class NetworkConfig:
         _choice("init", self.init, INITS)
         _choice("weight distribution", self.weight_dist, WEIGHT_DISTS)
         _choice("dtype", self.dtype, DTYPES)
-        for name in ("gain", "bias_std", "bias_mean"):
+        for name in ("gain", "bias_std", "bias_mean", "weight_mean"):
             _finite(name, getattr(self, name))
         _require(self.gain > 0, f"gain must be > 0, got {self.gain!r}")
         _require(self.bias_std >= 0, f"bias_std must be >= 0, got {self.bias_std!r}")
@@ -96,7 +101,7 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class InputConfig:
-    """The fixed set of inputs every network is evaluated on.
+    """The fixed set of inputs every network is evaluated on (their dimension is swept).
 
     Parameters
     ----------
@@ -104,8 +109,6 @@ class InputConfig:
         ``uniform`` draws from [-scale, scale]^dim (the paper's bounded inputs),
         ``gaussian`` from N(0, scale^2 I), ``sphere`` from the sphere of radius
         ``scale``; ``file`` reads ``path`` (.npy or .csv, one input per row).
-    dim : int
-        Input dimension d (taken from the file for ``file``).
     count : int
         Number of inputs B (taken from the file for ``file``).
     scale : float
@@ -113,7 +116,6 @@ class InputConfig:
     """
 
     kind: str = "uniform"
-    dim: int = 64
     count: int = 8
     scale: float = 1.0
     path: str | None = None
@@ -121,7 +123,6 @@ class InputConfig:
 
     def __post_init__(self) -> None:
         _choice("input kind", self.kind, INPUT_KINDS)
-        _positive_int("input dim", self.dim)
         _positive_int("inputs per network", self.count)
         _finite("input scale", self.scale)
         _require(self.scale > 0, f"input scale must be > 0, got {self.scale!r}")
@@ -133,7 +134,7 @@ class InputConfig:
         """Read and check an input file; return its config and the inputs (B, d)."""
         x = read_inputs(path)
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        cfg = cls(kind="file", dim=x.shape[1], count=x.shape[0], path=str(path), sha256=digest)
+        cfg = cls(kind="file", count=x.shape[0], path=str(path), sha256=digest)
         return cfg, x
 
 
@@ -176,6 +177,13 @@ class SweepConfig:
     nets_per_task : int
         Networks per dask task. Results do not depend on it.
     network, inputs : NetworkConfig, InputConfig
+    input_dims : tuple of int
+        Input dimensions d, a sweep axis.
+    angles : tuple of float
+        Angles (radians) of the input pairs for the joint activation.
+    stats : tuple of str
+        Statistics beyond P(path active): "weights" (Theorem 2), "inputs"
+        (Theorem 3, input-weight product) and "joint" (input pairs).
     """
 
     depth: int = 8
@@ -185,9 +193,26 @@ class SweepConfig:
     nets_per_task: int = 100
     network: NetworkConfig = NetworkConfig()
     inputs: InputConfig = InputConfig()
+    input_dims: tuple[int, ...] = (64,)
+    angles: tuple[float, ...] = DEFAULT_ANGLES
+    stats: tuple[str, ...] = STATS
 
     def __post_init__(self) -> None:
         _positive_int("depth", self.depth)
+        _require(len(self.input_dims) > 0, "give at least one input dim")
+        for d in self.input_dims:
+            _positive_int("input dim", d)
+        _require(len(set(self.input_dims)) == len(self.input_dims), f"input dims repeat: {list(self.input_dims)}")
+        _require(self.inputs.kind != "file" or len(self.input_dims) == 1,
+                 "an input file fixes the input dim; give no other input dims")
+        for a in self.angles:
+            _require(isinstance(a, (int, float)) and 0 < a <= math.pi, f"angles must lie in (0, pi], got {a!r}")
+        for stat in self.stats:
+            _choice("statistic", stat, STATS)
+        _require("joint" not in self.stats or len(self.angles) > 0, "the joint statistic needs at least one angle")
+        object.__setattr__(self, "input_dims", tuple(sorted(int(d) for d in self.input_dims)))
+        object.__setattr__(self, "angles", tuple(float(a) for a in self.angles))
+        object.__setattr__(self, "stats", tuple(s for s in STATS if s in self.stats))
         _require(len(self.widths) > 0, "give at least one width")
         for w in self.widths:
             _positive_int("width", w)
@@ -207,5 +232,7 @@ class SweepConfig:
         d = dict(d)
         d["network"] = NetworkConfig(**d.get("network", {}))
         d["inputs"] = InputConfig(**d.get("inputs", {}))
-        d["widths"] = tuple(d.get("widths", cls.widths))
+        for key in ("widths", "input_dims", "angles", "stats"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)

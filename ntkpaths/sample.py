@@ -25,23 +25,29 @@ class Layer:
     ----------
     z : ndarray (neuron, input)
         Pre-activations of the layer for every input.
-    weight : ndarray (neuron, fan_in) or None
-        The layer's parameters, only when the caller asked for them. For the
-        ``ntk`` init these are the N(0, 1) parameters before scaling.
+    standard : ndarray (neuron, fan_in) or None
+        Standardised weights t = W / std(W) (unit variance about ``weight_mean``),
+        only when the caller asked for them.
+    std : float
+        The weights' standard deviation, so W = std * standard. For the ``ntk``
+        init, ``standard`` are the parameters and ``std`` the forward scale.
     bias : ndarray (neuron, 1) or None
-    scale : float
-        Forward-pass multiplier of ``weight`` (1 except for ``ntk``).
     """
 
     z: np.ndarray
-    weight: np.ndarray | None = None
+    standard: np.ndarray | None = None
+    std: float = 1.0
     bias: np.ndarray | None = None
-    scale: float = 1.0
+
+    @property
+    def weight(self) -> np.ndarray:
+        """Effective weights W, (neuron, fan_in)."""
+        return self.standard * self.standard.dtype.type(self.std)
 
 
-def sample_inputs(cfg: InputConfig, *, rng: np.random.Generator) -> np.ndarray:
+def sample_inputs(cfg: InputConfig, dim: int, *, rng: np.random.Generator) -> np.ndarray:
     """Draw (or read) the inputs, shape (input, feature), float64."""
-    shape = (cfg.count, cfg.dim)
+    shape = (cfg.count, dim)
     if cfg.kind == "file":
         return read_inputs(cfg.path)
     if cfg.kind == "uniform":
@@ -54,14 +60,31 @@ def sample_inputs(cfg: InputConfig, *, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+def sample_pairs(base: np.ndarray, angles: Sequence[float], *, rng: np.random.Generator) -> np.ndarray:
+    """Inputs of the same norm as ``base`` at each angle from it, in one random plane.
+
+    Returns ndarray (angle, feature): cos(theta) base + sin(theta) |base| u,
+    with u a random unit vector orthogonal to ``base``.
+    """
+    u = rng.standard_normal(base.shape)
+    if base.size > 1:
+        u -= (u @ base) / (base @ base) * base
+    u /= np.linalg.norm(u)
+    theta = np.asarray(angles, dtype=float)[:, None]
+    return np.cos(theta) * base + np.sin(theta) * np.linalg.norm(base) * u
+
+
 def _standard_weights(rng: np.random.Generator, shape: tuple[int, int], cfg: NetworkConfig) -> np.ndarray:
-    """Weights of zero mean and unit variance, in the configured distribution."""
+    """Unit-variance weights about ``cfg.weight_mean``, in the configured distribution."""
     dtype = np.dtype(cfg.dtype)
     if cfg.weight_dist == "normal":
-        return rng.standard_normal(shape, dtype=dtype)
-    e = rng.random(shape, dtype=dtype)
-    e *= dtype.type(2 * _SQRT3)
-    e -= dtype.type(_SQRT3)
+        e = rng.standard_normal(shape, dtype=dtype)
+    else:
+        e = rng.random(shape, dtype=dtype)
+        e *= dtype.type(2 * _SQRT3)
+        e -= dtype.type(_SQRT3)
+    if cfg.weight_mean:
+        e += dtype.type(cfg.weight_mean)
     return e
 
 
@@ -85,7 +108,7 @@ def iter_layers(
     x : ndarray (input, feature)
     rng : numpy.random.Generator
     keep_weights : bool
-        Attach each layer's weights and biases to the yielded :class:`Layer`.
+        Attach each layer's standardised weights to the yielded :class:`Layer`.
 
     Yields
     ------
@@ -104,11 +127,7 @@ def iter_layers(
         if cfg.has_bias:
             bias = (cfg.bias_mean + cfg.bias_std * rng.standard_normal((n, 1))).astype(dtype)
             z += bias
-        if keep_weights:
-            weight, scale = (e, std) if cfg.init == "ntk" else (e * dtype.type(std), 1.0)
-            yield Layer(z=z, weight=weight, bias=bias, scale=scale)
-        else:
-            yield Layer(z=z)
+        yield Layer(z=z, standard=e if keep_weights else None, std=std, bias=bias)
         h = np.maximum(z, 0, out=h if h.shape == z.shape else None)
 
 

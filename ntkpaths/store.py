@@ -1,31 +1,52 @@
 """Dataset schema, provenance attrs, zarr I/O and :func:`load`.
 
 A sweep dataset has coords ``width``, ``depth`` (hidden layers), ``network``
-and ``input``; the raw per-network sample ``active_fraction`` and the
-summaries of :mod:`ntkpaths.aggregate`. Its attrs hold the configuration as
-JSON, the seed's entropy, the package version, the command line and the
-creation time.
+and ``input`` (plus ``input_dim`` as a dimension when more than one input dim
+is swept, else as a scalar coordinate); the raw per-network statistics of
+:mod:`ntkpaths.tracer` and the summaries of :mod:`ntkpaths.aggregate`. Attrs
+hold the configuration as JSON, the seed's entropy, the package version, the
+command line and the creation time.
+
+Writing follows the xarray recipe for distributed stores: a template with
+``compute=False`` first, then every finished block into its own ``region=``
+(chunks are one block wide, so writes never share a chunk), a marker per
+block, and the summaries plus ``complete = 1`` last.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import xarray as xr
+import zarr
 
-from .aggregate import summarise_active_fraction
+from .aggregate import summarise
 from .config import NtkpathsError, SweepConfig
+from .tracer import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
 
-SCHEMA = "ntkpaths.sweep/1"
+SCHEMA = "ntkpaths.sweep/2"
 REQUIRED_VARS = ("p_active", "p_active_se", "p_theory", "active_fraction_var", "n_networks")
 SHARED_DEPTHS_NOTE = (
     "yes: every depth H uses the first H hidden layers of the same sampled networks, "
     "so estimates at different depths are correlated"
 )
+DONE_DIR = "_done"
+
+
+@contextlib.contextmanager
+def _quiet_markers():
+    """zarr warns about the block-marker folder inside an unfinished store; it is ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr hierarchy")
+        yield
 
 
 class StoreError(NtkpathsError):
@@ -38,32 +59,86 @@ def _version() -> str:
     return __version__
 
 
-def build_dataset(cfg: SweepConfig, active_fraction: np.ndarray, inputs: np.ndarray) -> xr.Dataset:
-    """Assemble the sweep dataset.
+def cell_dims(cfg: SweepConfig) -> tuple[str, ...]:
+    """Sweep dimensions: input_dim only when more than one is swept."""
+    return ("input_dim", "width") if len(cfg.input_dims) > 1 else ("width",)
 
-    Parameters
-    ----------
-    cfg : SweepConfig
-        With its seed resolved to an integer.
-    active_fraction : ndarray (width, network, input, depth)
-    inputs : ndarray (input, feature)
-    """
+
+def _sizes(cfg: SweepConfig) -> dict[str, int]:
+    return {"input": cfg.inputs.count, "depth": cfg.depth, "layer": cfg.depth, "t_bin": T_BINS.count,
+            "c_bin": C_BINS.count, "x_bin": X_BINS.count, "angle": len(cfg.angles)}
+
+
+def empty_raw(cfg: SweepConfig, names: list[str]) -> dict[str, np.ndarray]:
+    """NaN-filled raw arrays, (input_dim, width, network, ...) for each name."""
+    sizes = _sizes(cfg)
+    lead = (len(cfg.input_dims), len(cfg.widths), cfg.nets)
+    return {n: np.full(lead + tuple(sizes[d] for d in RAW_DIMS[n]), np.nan) for n in names}
+
+
+def put_block(raw: dict[str, np.ndarray], cfg: SweepConfig, task, block: dict[str, np.ndarray]) -> None:
+    """Copy one finished block into the in-memory raw arrays."""
+    i, j = cfg.input_dims.index(task.input_dim), cfg.widths.index(task.width)
+    for name, values in block.items():
+        raw[name][i, j, task.start:task.stop] = values
+
+
+def _coords(cfg: SweepConfig) -> dict:
     coords = {
+        "input_dim": ("input_dim", np.asarray(cfg.input_dims, dtype=np.int64)),
         "width": ("width", np.asarray(cfg.widths, dtype=np.int64)),
-        "network": ("network", np.arange(active_fraction.shape[1])),
-        "input": ("input", np.arange(inputs.shape[0])),
+        "network": ("network", np.arange(cfg.nets)),
+        "input": ("input", np.arange(cfg.inputs.count)),
         "depth": ("depth", np.arange(1, cfg.depth + 1)),
+        "layer": ("layer", np.arange(1, cfg.depth + 1)),
+        "t_bin": ("t_bin", T_BINS.centers, {"long_name": "standardised path weight t", "edges": T_BINS.edges.tolist()}),
+        "c_bin": ("c_bin", C_BINS.centers, {"long_name": "input-weight share c", "edges": C_BINS.edges.tolist()}),
+        "x_bin": ("x_bin", X_BINS.centers, {"long_name": "x_i0 sqrt(d) / |x|", "edges": X_BINS.edges.tolist()}),
+        "angle": ("angle", np.asarray(cfg.angles), {"units": "rad"}),
     }
-    raw = xr.DataArray(active_fraction, dims=("width", "network", "input", "depth"), coords=coords)
-    raw.attrs = {"long_name": "F", "description": "exact fraction of active paths per network and input"}
-    ds = summarise_active_fraction(raw)
-    ds["active_fraction"] = raw
-    ds["inputs"] = xr.DataArray(inputs, dims=("input", "feature"), attrs={"long_name": "inputs x"})
-    ds.attrs = provenance(cfg)
+    return coords
+
+
+def _inputs_vars(cfg: SweepConfig, inputs: dict) -> dict[str, xr.DataArray]:
+    """The fixed inputs, padded with NaN to the largest input dim."""
+    width = max(cfg.input_dims)
+
+    def pad(a):
+        return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])], constant_values=np.nan)
+
+    main = np.stack([pad(inputs[d].main) for d in cfg.input_dims])
+    pairs = np.stack([pad(np.vstack([inputs[d].base[None], inputs[d].pairs])) for d in cfg.input_dims])
+    return {"inputs": xr.DataArray(main, dims=("input_dim", "input", "feature"), attrs={"long_name": "inputs x"}),
+            "pair_inputs": xr.DataArray(pairs, dims=("input_dim", "pair", "feature"),
+                                        attrs={"long_name": "pair inputs: base, then one per angle"})}
+
+
+def _finish_layout(ds: xr.Dataset, cfg: SweepConfig, complete: bool) -> xr.Dataset:
+    """Drop unused coords and squeeze a single input dim into a scalar coordinate."""
+    used = set(ds.dims)
+    ds = ds.drop_vars([c for c in ds.coords if c not in used and ds[c].ndim == 1 and c != "input_dim"])
+    if len(cfg.input_dims) == 1:
+        ds = ds.squeeze("input_dim")
+    ds.attrs = provenance(cfg, complete)
     return ds
 
 
-def provenance(cfg: SweepConfig) -> dict:
+def raw_dataset(cfg: SweepConfig, raw: dict, inputs: dict, *, complete: bool = False) -> xr.Dataset:
+    """Coords, raw per-network statistics and inputs (no summaries)."""
+    lead = ("input_dim", "width", "network")
+    data = {name: xr.DataArray(values, dims=lead + RAW_DIMS[name]) for name, values in raw.items()}
+    ds = xr.Dataset(data | _inputs_vars(cfg, inputs), coords=_coords(cfg))
+    ds["active_fraction"].attrs = {"long_name": "F", "description": "exact fraction of active paths per network and input"}
+    return _finish_layout(ds, cfg, complete)
+
+
+def build_dataset(cfg: SweepConfig, raw: dict, inputs: dict) -> xr.Dataset:
+    """The full dataset: raw statistics, inputs and summaries."""
+    ds = raw_dataset(cfg, raw, inputs, complete=True)
+    return ds.merge(summarise(ds, cfg), compat="override", combine_attrs="override")
+
+
+def provenance(cfg: SweepConfig, complete: bool = False) -> dict:
     """Attrs that let anyone replay the dataset."""
     return {
         "schema": SCHEMA,
@@ -75,6 +150,7 @@ def provenance(cfg: SweepConfig) -> dict:
         "depths_share_networks": SHARED_DEPTHS_NOTE,
         "init": cfg.network.init,
         "input_kind": cfg.inputs.kind,
+        "complete": int(complete),
     }
 
 
@@ -83,33 +159,103 @@ def config_of(ds: xr.Dataset) -> SweepConfig:
     return SweepConfig.from_dict(json.loads(ds.attrs["config"]))
 
 
-def check_writable(path: Path, overwrite: bool) -> None:
+# ---------------------------------------------------------------- zarr store
+def _attrs(path: Path) -> dict:
+    try:
+        with _quiet_markers():
+            return dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception:
+        return {}
+
+
+def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
     """Refuse early, before any work, to replace an existing output by accident."""
     if path.suffix != ".zarr":
         raise StoreError(f"output {path} must end in .zarr")
-    if path.exists() and not overwrite:
-        raise StoreError(f"{path} already exists; pass --overwrite to replace it")
+    if not path.exists() or overwrite:
+        return
+    attrs = _attrs(path)
+    if resume and attrs.get("schema") == SCHEMA:
+        return
+    if attrs.get("schema") == SCHEMA and not attrs.get("complete"):
+        raise StoreError(f"{path} holds an unfinished sweep; pass --resume to finish it or --overwrite to replace it")
+    raise StoreError(f"{path} already exists; pass --overwrite to replace it")
 
 
-def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``ds`` to a zarr store atomically: a failed write leaves no store.
-
-    The old store, if any, is replaced only after the new one is complete.
-    """
-    path = Path(path)
+def create(path: Path, cfg: SweepConfig, inputs: dict, *, overwrite: bool = False) -> None:
+    """Write the template: metadata, coords and inputs; raw statistics stay unwritten (NaN)."""
     check_writable(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    ds.to_zarr(partial, mode="w", consolidated=True, zarr_format=2)
     if path.exists():
         shutil.rmtree(path)
-    partial.rename(path)
-    return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunks = (1, 1, cfg.nets_per_task)
+    raw = {name: da.full(a.shape, np.nan, chunks=chunks + a.shape[3:])
+           for name, a in empty_raw(cfg, raw_names(cfg.stats)).items()}
+    raw_dataset(cfg, raw, inputs).to_zarr(path, mode="w", compute=False, zarr_format=2, consolidated=True)
+    (path / DONE_DIR).mkdir()
+
+
+def write_block(path: Path, cfg: SweepConfig, task, block: dict[str, np.ndarray]) -> None:
+    """Write one finished block into its region, then mark it done."""
+    dims = cell_dims(cfg)
+    lead = (1,) * len(dims)
+    data = {n: (dims + ("network",) + RAW_DIMS[n], v.reshape(lead + v.shape)) for n, v in block.items()}
+    region = {"width": slice(cfg.widths.index(task.width), cfg.widths.index(task.width) + 1),
+              "network": slice(task.start, task.stop)}
+    if "input_dim" in dims:
+        i = cfg.input_dims.index(task.input_dim)
+        region["input_dim"] = slice(i, i + 1)
+    with _quiet_markers():
+        xr.Dataset(data).to_zarr(path, region=region, zarr_format=2)
+    (path / DONE_DIR / f"{task.input_dim}-{task.width}-{task.start}").touch()
+
+
+def finalize(path: Path, ds: xr.Dataset) -> None:
+    """Write the summaries and mark the store complete."""
+    shutil.rmtree(path / DONE_DIR, ignore_errors=True)
+    summaries = ds[[v for v in ds.data_vars if v not in RAW_DIMS and v not in ("inputs", "pair_inputs")]]
+    summaries.drop_vars([c for c in summaries.coords if c not in summaries.dims and c != "input_dim"],
+                        errors="ignore").to_zarr(path, mode="a", zarr_format=2, consolidated=False)
+    group = zarr.open_group(str(path), mode="r+")
+    group.attrs.update({"complete": 1})
+    zarr.consolidate_metadata(str(path))
+
+
+def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
+    """Resume: the stored config, the raw values written so far, the done blocks, completeness.
+
+    ``cfg`` must equal the stored config, except that a missing seed adopts the stored one.
+    """
+    attrs = _attrs(path)
+    if attrs.get("schema") != SCHEMA:
+        raise StoreError(f"{path} is not an ntkpaths sweep store; cannot resume it")
+    stored = SweepConfig.from_dict(json.loads(attrs["config"]))
+    mine = cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=stored.seed)
+    if mine != stored:
+        diff = [k for k, v in stored.to_dict().items() if v != mine.to_dict()[k]]
+        raise StoreError(f"{path} was written with different options ({', '.join(diff)}); "
+                         "rerun with the same options, or use --overwrite")
+    marks = (path / DONE_DIR).glob("*") if (path / DONE_DIR).exists() else []
+    done = {tuple(int(v) for v in m.name.split("-")) for m in marks}
+    complete = bool(attrs.get("complete"))
+    raw = empty_raw(stored, raw_names(stored.stats))
+    if done or complete:
+        _read_raw(path, raw)
+    return stored, raw, done, complete
+
+
+def _read_raw(path: Path, raw: dict) -> None:
+    with _quiet_markers():
+        stored = xr.open_zarr(path, consolidated=False)
+    for name, target in raw.items():
+        values = stored[name]
+        if "input_dim" not in values.dims:
+            values = values.expand_dims("input_dim")
+        target[...] = values.transpose("input_dim", "width", "network", *RAW_DIMS[name]).values
 
 
 def load(path: str | Path) -> xr.Dataset:
-    """Open an ntkpaths dataset, checking that it is one.
+    """Open a finished ntkpaths dataset, checking that it is one.
 
     Examples
     --------
@@ -120,9 +266,26 @@ def load(path: str | Path) -> xr.Dataset:
     if not path.exists():
         raise StoreError(f"{path} does not exist")
     try:
-        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
+        with _quiet_markers():
+            ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
     except Exception as exc:  # any backend failure means "not a dataset we can read"
         raise StoreError(f"{path} is not a readable dataset ({type(exc).__name__})") from None
-    if ds.attrs.get("schema") != SCHEMA or any(v not in ds for v in REQUIRED_VARS):
+    if ds.attrs.get("schema") != SCHEMA:
         raise StoreError(f"{path} is not an ntkpaths sweep dataset")
+    if not ds.attrs.get("complete") or any(v not in ds for v in REQUIRED_VARS):
+        raise StoreError(f"{path} holds an unfinished sweep; finish it with 'ntkpaths sweep ... --resume'")
     return ds
+
+
+def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write an in-memory dataset to a zarr store in one go (atomically)."""
+    path = Path(path)
+    check_writable(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    ds.to_zarr(partial, mode="w", consolidated=True, zarr_format=2)
+    if path.exists():
+        shutil.rmtree(path)
+    partial.rename(path)
+    return path

@@ -24,3 +24,53 @@ def active_fraction_var(depth: np.ndarray | int, width: np.ndarray | int) -> np.
     depth = np.asarray(depth, dtype=float)
     width = np.asarray(width, dtype=float)
     return ((1.0 + 1.0 / width) / 4.0) ** depth - 4.0**-depth
+
+
+def arccos_angles(angle: float | np.ndarray, depth: int) -> np.ndarray:
+    """Angle between the inputs of hidden layers 1..depth at infinite width.
+
+    Layer 1 sees the input angle theta; each ReLU layer maps the correlation
+    rho = cos(theta) through the degree-1 arc-cosine kernel (Cho & Saul, 2009),
+    rho' = (sqrt(1 - rho^2) + (pi - arccos rho) rho) / pi.
+
+    Returns
+    -------
+    ndarray (depth, *angle.shape)
+    """
+    theta = np.asarray(angle, dtype=float)
+    out = []
+    for _ in range(depth):
+        out.append(theta)
+        rho = np.cos(theta)
+        rho = (np.sqrt(np.clip(1 - rho**2, 0, None)) + (np.pi - theta) * rho) / np.pi
+        theta = np.arccos(np.clip(rho, -1.0, 1.0))
+    return np.stack(out)
+
+
+def joint_active(depth: int, angle: float | np.ndarray) -> np.ndarray:
+    """P(path active for both of two inputs at angle theta), depths 1..depth, infinite width.
+
+    A neuron is on for both inputs with probability (pi - theta_l) / (2 pi),
+    independently across layers at infinite width. Shape (depth, *angle.shape).
+    """
+    return np.cumprod((np.pi - arccos_angles(angle, depth)) / (2 * np.pi), axis=0)
+
+
+def joint_independent(depth: np.ndarray | int) -> np.ndarray:
+    """4^-H: the joint probability if the two inputs' activations were independent."""
+    return np.exp2(-2.0 * np.asarray(depth, dtype=float))
+
+
+WEIGHT_SLOPE_COEFFICIENT = 2.0 * np.sqrt(2.0) / np.pi
+
+
+def weight_slope(fan_in: np.ndarray | int) -> np.ndarray:
+    """Leading-order E[t_l | path active] for a hidden layer l >= 2 of fan-in n.
+
+    Given the previous layer h, z_j / std = t h_j' + r with Var r = |h|^2 - h_j'^2,
+    so E[t | z_j > 0, h] = sqrt(2/pi) h_j' / |h|. With h_j' on and He scaling,
+    E[h_j' | on] / |h| -> sqrt(2 / pi) * sqrt(2 / n), giving (2 sqrt 2 / pi) / sqrt(n).
+    Deeper layers do not change it: given any non-zero h_l, the next layer's
+    neurons are on with probability 1/2. Zero in the infinite-width limit.
+    """
+    return WEIGHT_SLOPE_COEFFICIENT / np.sqrt(np.asarray(fan_in, dtype=float))

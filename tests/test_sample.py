@@ -54,8 +54,8 @@ def test_dtype_is_respected():
 
 @pytest.mark.parametrize("kind", ["uniform", "gaussian", "sphere"])
 def test_input_kinds(kind):
-    cfg = InputConfig(kind=kind, dim=16, count=500, scale=2.0)
-    x = sample.sample_inputs(cfg, rng=np.random.default_rng(0))
+    cfg = InputConfig(kind=kind, count=500, scale=2.0)
+    x = sample.sample_inputs(cfg, 16, rng=np.random.default_rng(0))
     assert x.shape == (500, 16)
     if kind == "uniform":
         assert np.abs(x).max() <= 2.0

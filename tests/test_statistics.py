@@ -10,7 +10,7 @@ from ntkpaths.config import InputConfig, NetworkConfig
                                      NetworkConfig(weight_dist="uniform", gain=0.5)])
 def test_p_active_matches_two_to_minus_depth(network):
     cfg = SweepConfig(depth=6, widths=(4, 16, 64), nets=600, seed=1, network=network,
-                      inputs=InputConfig(count=4, dim=16))
+                      inputs=InputConfig(count=4), input_dims=(16,))
     ds = run_sweep(cfg, scheduler="synchronous")
     z = aggregate.z_scores(ds)
     assert float(abs(z).max()) <= 5.0, z.values
@@ -19,14 +19,14 @@ def test_p_active_matches_two_to_minus_depth(network):
 def test_p_active_test_detects_a_positive_bias():
     """The same bound rejects a family where Theorem 1 is false."""
     cfg = SweepConfig(depth=6, widths=(4, 16, 64), nets=600, seed=1,
-                      network=NetworkConfig(bias_mean=0.2), inputs=InputConfig(count=4, dim=16))
+                      network=NetworkConfig(bias_mean=0.2), inputs=InputConfig(count=4), input_dims=(16,))
     z = aggregate.z_scores(run_sweep(cfg, scheduler="synchronous"))
     assert float(z.min()) > 5.0, z.values
 
 
 def test_variance_of_active_fraction_is_a_product_of_binomials():
     """With one input, a_l ~ Binomial(n, 1/2) i.i.d., so Var F is known exactly."""
-    cfg = SweepConfig(depth=5, widths=(2, 8, 32), nets=4000, seed=2, inputs=InputConfig(count=1, dim=8))
+    cfg = SweepConfig(depth=5, widths=(2, 8, 32), nets=4000, seed=2, inputs=InputConfig(count=1), input_dims=(8,))
     ds = run_sweep(cfg, scheduler="synchronous")
     f = ds["active_fraction"].isel(input=0)
     for w in cfg.widths:

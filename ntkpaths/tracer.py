@@ -1,0 +1,223 @@
+"""Per-network path statistics, accumulated layer by layer. No randomness.
+
+For one network and each input, every statistic here is an exact sum over
+*all* paths through the ``depth_max`` hidden layers, normalised by the number
+of paths (SCIENCE.md, "Estimating over all paths at once"). A path through
+the edge (j_{l-1} -> j_l) is active exactly when both ends are on and every
+other hidden layer is on at the path's neuron, so
+
+    (1/#paths) sum_{p: t_l(p) in bin} Z_p = q_l(bin) * prod_{m not in {l-1, l}} a_m / n_m,
+
+with q_l(bin) the fraction of layer-l edges that lie in the bin and have both
+ends on. The per-network sums are pooled over networks as ratio estimators by
+:mod:`ntkpaths.aggregate`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .trace import layer_fraction
+
+
+@dataclass(frozen=True)
+class Bins:
+    """``count`` equal bins over [lo, hi]; values outside fall in the end bins."""
+
+    lo: float
+    hi: float
+    count: int
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, self.count + 1)
+
+    @property
+    def centers(self) -> np.ndarray:
+        e = self.edges
+        return (e[:-1] + e[1:]) / 2
+
+    def index(self, values: np.ndarray, dtype=np.intp) -> np.ndarray:
+        """Bin of each value (tails clipped into the end bins)."""
+        per_unit = np.float32(self.count / (self.hi - self.lo))
+        scaled = np.multiply(values, per_unit, dtype=np.float32)
+        scaled -= np.float32(self.lo) * per_unit
+        np.clip(scaled, 0, self.count - 0.5, out=scaled)
+        return scaled.astype(dtype)
+
+
+T_BINS = Bins(-3.0, 3.0, 24)   # standardised path weight t_l
+C_BINS = Bins(-1.0, 1.0, 40)   # input-weight share c
+X_BINS = Bins(-3.0, 3.0, 24)   # standardised input value x_i0 * sqrt(d) / |x|
+
+# Per-network raw statistics: name -> dims after (network,). Summed over inputs.
+RAW_DIMS = {
+    "active_fraction": ("input", "depth"),
+    "weight_num": ("layer", "t_bin"),
+    "weight_den": ("layer", "t_bin"),
+    "weight_tz": ("layer",),
+    "input_num": ("c_bin",),
+    "input_den": ("c_bin",),
+    "xvalue_num": ("x_bin",),
+    "xvalue_den": ("x_bin",),
+    "joint_fraction": ("angle", "depth"),
+}
+STAT_GROUPS = {
+    "paths": ("active_fraction",),
+    "weights": ("weight_num", "weight_den", "weight_tz"),
+    "inputs": ("input_num", "input_den", "xvalue_num", "xvalue_den"),
+    "joint": ("joint_fraction",),
+}
+NEEDS_WEIGHTS = ("weights", "inputs")
+_PACK = 8  # inputs packed per byte in the dense edge histogram
+_BITS = (np.arange(256)[:, None] >> np.arange(_PACK)[None, :]) & 1  # (pattern, input) bit table
+
+
+def raw_names(stats: tuple[str, ...]) -> list[str]:
+    """Raw variables produced for the chosen statistic groups (``paths`` always)."""
+    return [name for group in ("paths", *stats) for name in STAT_GROUPS[group]]
+
+
+def _dense_edge_counts(t: np.ndarray, on_dst: np.ndarray, on_src: np.ndarray, bins: Bins) -> tuple[np.ndarray, np.ndarray]:
+    """Edges per bin, and edges per bin with both ends on, for every input.
+
+    Packs the on/off pattern of up to eight inputs into the low byte of a
+    uint16 code whose high byte is the bin, so one ``bincount`` over the
+    n_dst * n_src edges serves all eight inputs.
+
+    Returns
+    -------
+    both : ndarray (bin, input)
+    every : ndarray (bin,)
+    """
+    binned = bins.index(t, dtype=np.uint16)
+    binned <<= 8
+    code = np.empty_like(binned)
+    n_in = on_dst.shape[1]
+    both = np.empty((bins.count, n_in))
+    every = None
+    for start in range(0, n_in, _PACK):
+        stop = min(start + _PACK, n_in)
+        pd = np.packbits(on_dst[:, start:stop], axis=1, bitorder="little")[:, 0]
+        ps = np.packbits(on_src[:, start:stop], axis=1, bitorder="little")[:, 0]
+        np.bitwise_or(binned, np.bitwise_and.outer(pd, ps), out=code)
+        counts = np.bincount(code.ravel(), minlength=bins.count * 256).reshape(bins.count, 256)
+        both[:, start:stop] = counts @ _BITS[:, : stop - start]
+        every = counts.sum(axis=1) if every is None else every
+    return both, every.astype(float)
+
+
+def _others(fractions: np.ndarray, skip: tuple[int, ...]) -> np.ndarray:
+    """prod over hidden layers not in ``skip`` of a_m / n_m, per input."""
+    keep = [m for m in range(fractions.shape[0]) if m not in skip]
+    return np.prod(fractions[keep], axis=0)
+
+
+class NetworkTracer:
+    """Accumulates one network's raw statistics as its layers stream past.
+
+    Parameters
+    ----------
+    x : ndarray (input, feature)
+        The main inputs (columns ``0..B-1`` of every layer's z).
+    n_pairs : int
+        Columns after the main inputs: a base input, then one rotated copy per
+        angle, for the joint activation of input pairs.
+    stats : tuple of str
+        Statistic groups beyond ``paths``: any of "weights", "inputs", "joint".
+    """
+
+    def __init__(self, x: np.ndarray, n_angles: int, stats: tuple[str, ...]):
+        self.x = x
+        self.n_main = x.shape[0]
+        self.n_angles = n_angles
+        self.stats = stats
+        self.fractions: list[np.ndarray] = []
+        self.joint: list[np.ndarray] = []
+        self.edge_both: list[np.ndarray] = []   # per layer (bin, input)
+        self.edge_every: list[np.ndarray] = []  # per layer (bin, input)
+        self.edge_tz: list[np.ndarray] = []     # per layer (input,)
+        self.input_both = self.input_every = None
+        self.prev_on: np.ndarray | None = None
+
+    @property
+    def needs_weights(self) -> bool:
+        return any(s in self.stats for s in NEEDS_WEIGHTS)
+
+    def add_layer(self, z: np.ndarray, standard: np.ndarray | None = None) -> None:
+        """Take the next hidden layer: z (neuron, column), standardised weights (neuron, fan_in)."""
+        on = z > 0
+        main = on[:, : self.n_main]
+        self.fractions.append(layer_fraction(z[:, : self.n_main]))
+        if "joint" in self.stats:
+            base = on[:, self.n_main: self.n_main + 1]
+            both = on[:, self.n_main + 1:] & base
+            self.joint.append(both.mean(axis=0))
+        if standard is not None and self.needs_weights:
+            if self.prev_on is None:
+                self._input_layer(standard, main)
+            else:
+                self._hidden_layer(standard, main)
+        self.prev_on = main
+
+    def _hidden_layer(self, t: np.ndarray, on: np.ndarray) -> None:
+        n_edges = t.size
+        both, every = _dense_edge_counts(t, on, self.prev_on, T_BINS)
+        self.edge_both.append(both / n_edges)
+        self.edge_every.append(np.repeat(every[:, None] / n_edges, self.n_main, axis=1))
+        on_f = on.astype(t.dtype)
+        tz = np.einsum("jb,jb->b", on_f, t @ self.prev_on.astype(t.dtype), dtype=np.float64)
+        self.edge_tz.append(tz / n_edges)
+
+    def _input_layer(self, e: np.ndarray, on: np.ndarray) -> None:
+        """First layer: t_1 = e * sign(x_i0), c = e * x_i0 / |x|; edges (i0 -> j1)."""
+        n_edges = e.size
+        K, C = T_BINS.count, C_BINS.count
+        both, every = np.empty((K, self.n_main)), np.empty((K, self.n_main))
+        cboth, cevery = np.empty((C, self.n_main)), np.empty((C, self.n_main))
+        tz = np.empty(self.n_main)
+        for b, xb in enumerate(self.x):
+            t = e * np.sign(xb).astype(e.dtype)[None, :]
+            c = e * (xb / np.linalg.norm(xb)).astype(e.dtype)[None, :]
+            weights = np.broadcast_to(on[:, b : b + 1], e.shape).ravel().astype(float)
+            both[:, b], every[:, b] = self._hist(t, T_BINS, weights)
+            cboth[:, b], cevery[:, b] = self._hist(c, C_BINS, weights)
+            tz[b] = float(on[:, b] @ t.sum(axis=1, dtype=np.float64))
+        self.edge_both.append(both / n_edges)
+        self.edge_every.append(every / n_edges)
+        self.edge_tz.append(tz / n_edges)
+        self.input_both, self.input_every = cboth / n_edges, cevery / n_edges
+
+    @staticmethod
+    def _hist(values: np.ndarray, bins: Bins, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = bins.index(values).ravel()
+        return (np.bincount(idx, weights=weights, minlength=bins.count),
+                np.bincount(idx, minlength=bins.count).astype(float))
+
+    def result(self) -> dict[str, np.ndarray]:
+        """Raw statistics of this network (see ``RAW_DIMS``), summed over inputs."""
+        fr = np.stack(self.fractions)                     # (layer, input)
+        out = {"active_fraction": np.cumprod(fr, axis=0).T}
+        if "joint" in self.stats:
+            out["joint_fraction"] = np.cumprod(np.stack(self.joint), axis=0).T
+        if self.needs_weights and self.edge_both:
+            self._edge_results(fr, out)
+        return out
+
+    def _edge_results(self, fr: np.ndarray, out: dict) -> None:
+        skips = [(0,)] + [(i - 1, i) for i in range(1, fr.shape[0])]
+        others = np.stack([_others(fr, s) for s in skips])    # (layer, input)
+        if "weights" in self.stats:
+            out["weight_num"] = np.stack([(q * o).sum(axis=1) for q, o in zip(self.edge_both, others)])
+            out["weight_den"] = np.stack([d.sum(axis=1) for d in self.edge_every])
+            out["weight_tz"] = np.array([(tz * o).sum() for tz, o in zip(self.edge_tz, others)])
+        if "inputs" in self.stats:
+            out["input_num"] = (self.input_both * others[0]).sum(axis=1)
+            out["input_den"] = self.input_every.sum(axis=1)
+            u = self.x * (math.sqrt(self.x.shape[1]) / np.linalg.norm(self.x, axis=1, keepdims=True))
+            share = np.stack([np.bincount(X_BINS.index(ub), minlength=X_BINS.count) for ub in u]).T / u.shape[1]
+            f_deep = np.prod(fr, axis=0)
+            out["xvalue_num"] = share @ f_deep
+            out["xvalue_den"] = share.sum(axis=1)
