@@ -77,9 +77,13 @@ def summarise_weights(raw: xr.Dataset) -> xr.Dataset:
     est, se = ratio_of_means([raw["weight_tz"]], [f_deep])
     _with(ds, "weight_slope", est, se, long_name="E[t_l | Z=1]",
           description="least-squares slope of weight_dependence against standardised t; 0 means independence")
-    ds["weight_slope_theory"] = xr.apply_ufunc(theory.weight_slope, raw["width"]).where(raw["layer"] > 1)
-    ds["weight_slope_theory"].attrs = {"long_name": "leading-order E[t_l | Z=1] = (2 sqrt2 / pi) / sqrt(width)",
-                                       "description": "layers >= 2; zero at infinite width"}
+    hidden = xr.apply_ufunc(theory.weight_slope, raw["width"])
+    first = xr.apply_ufunc(theory.first_layer_weight_slope, raw["inputs"], input_core_dims=[["input", "feature"]])
+    ds["weight_slope_theory"] = xr.where(raw["layer"] > 1, hidden, first).transpose(..., "layer")
+    ds["weight_slope_theory"].attrs = {
+        "long_name": "predicted E[t_l | Z=1] for Gaussian weights",
+        "description": "layer 1: sqrt(2/pi) mean |x|_1 / (d |x|), exact at every width; "
+                       "layers >= 2: leading order (2 sqrt2 / pi) / sqrt(width), zero at infinite width"}
     return ds
 
 

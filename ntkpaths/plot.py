@@ -28,6 +28,7 @@ def plot_p_active(ds: xr.Dataset) -> plt.Figure:
     finite-width deviations would show. Error bars are +-2 se.
     """
     sns.set_theme(style="whitegrid", context="notebook")
+    ds, note = _one_input_dim(ds)
     fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     depth = ds["depth"].values
     colors = _width_colors(ds["width"].values)
@@ -39,7 +40,7 @@ def plot_p_active(ds: xr.Dataset) -> plt.Figure:
         ax_ratio.errorbar(depth, ratio, yerr=ERRORBAR_SE * ratio_se, color=color, marker="o", ms=3, capsize=2)
     ax.plot(depth, ds["p_theory"].values, "k--", lw=1.2, label="$2^{-H}$")
     ax.set_yscale("log", base=2)
-    ax.set(xlabel="hidden layers H", ylabel="P(path active)", title="Path activation probability")
+    ax.set(xlabel="hidden layers H", ylabel="P(path active)", title=f"Path activation probability ({note})")
     ax_ratio.axhline(1.0, color="k", ls="--", lw=1.2)
     ax_ratio.set(xlabel="hidden layers H", ylabel="P(path active) / $2^{-H}$", title="Ratio to $2^{-H}$ (±2 se)")
     ax.legend(title="width", fontsize="small", ncol=2)
@@ -49,18 +50,146 @@ def plot_p_active(ds: xr.Dataset) -> plt.Figure:
 def plot_z_heatmap(ds: xr.Dataset) -> plt.Figure:
     """Deviation from 2^-H in standard errors, width x depth."""
     sns.set_theme(style="white", context="notebook")
-    z = z_scores(ds).transpose("width", "depth")
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * z.sizes["depth"], 1.2 + 0.5 * z.sizes["width"]),
+    z = z_scores(ds)
+    if "input_dim" in z.dims:
+        z = z.stack(cell=("input_dim", "width")).transpose("cell", "depth")
+        rows, ylabel = [f"{d} / {w}" for d, w in z["cell"].values], "input dim / width"
+    else:
+        z = z.transpose("width", "depth")
+        rows, ylabel = z["width"].values, "width"
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * z.sizes["depth"], 1.2 + 0.5 * len(rows)),
                            constrained_layout=True)
     lim = max(4.0, float(np.nanmax(np.abs(z.values))))
     sns.heatmap(z.values, ax=ax, cmap="RdBu_r", center=0.0, vmin=-lim, vmax=lim, annot=True, fmt=".1f",
-                xticklabels=z["depth"].values, yticklabels=z["width"].values,
-                cbar_kws={"label": "(p - $2^{-H}$) / se"})
-    ax.set(xlabel="hidden layers H", ylabel="width", title="Deviation from $2^{-H}$ in standard errors")
+                xticklabels=z["depth"].values, yticklabels=rows, cbar_kws={"label": "(p - $2^{-H}$) / se"})
+    ax.set(xlabel="hidden layers H", ylabel=ylabel, title="Deviation from $2^{-H}$ in standard errors")
     return fig
 
 
-FIGURES = {"p_active": plot_p_active, "z_heatmap": plot_z_heatmap}
+def _one_input_dim(ds: xr.Dataset) -> tuple[xr.Dataset, str]:
+    """The slice at the largest input dim, and a note for titles."""
+    if "input_dim" in ds.dims:
+        ds = ds.isel(input_dim=-1)
+    return ds, f"d = {int(ds['input_dim'])}"
+
+
+def _band(ax, x, y, se, color, label=None):
+    ax.plot(x, y, color=color, lw=1.5, label=label)
+    ax.fill_between(x, y - ERRORBAR_SE * se, y + ERRORBAR_SE * se, color=color, alpha=0.25, lw=0)
+
+
+def plot_weight_dependence(ds: xr.Dataset) -> plt.Figure:
+    """P(Z=1 | t_l) / P(Z=1) against the standardised path weight t, one panel per layer."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    ds, note = _one_input_dim(ds)
+    layers = ds["layer"].values
+    ncol = min(4, len(layers))
+    nrow = int(np.ceil(len(layers) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 2.8 * nrow), sharex=True, sharey=True,
+                             constrained_layout=True, squeeze=False)
+    colors = _width_colors(ds["width"].values)
+    t = ds["t_bin"].values
+    for ax, layer in zip(axes.flat, layers):
+        for w, color in colors.items():
+            cell = ds.sel(width=w, layer=layer)
+            _band(ax, t, cell["weight_dependence"].values, cell["weight_dependence_se"].values, color, str(w))
+        ax.axhline(1.0, color="k", ls="--", lw=1)
+        ax.set_title(f"layer {layer}", fontsize="medium")
+    for ax in axes.flat[len(layers):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("t = W / std(W)  (layer 1: times sign x)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(Z=1 | t) / P(Z=1)")
+    axes.flat[0].legend(title="width", fontsize="x-small", ncol=2)
+    fig.suptitle(f"Theorem 2: dependence of path activation on the path's weight (±2 se, {note})")
+    return fig
+
+
+def plot_dependence_strength(ds: xr.Dataset) -> plt.Figure:
+    """E[t_l | Z=1] (the slope of the weight dependence) against width, log-log, with theory."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    ds, note = _one_input_dim(ds)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), constrained_layout=True)
+    widths = ds["width"].values
+    palette = sns.color_palette("rocket", n_colors=ds.sizes["layer"])
+    for color, layer in zip(palette, ds["layer"].values):
+        cell = ds.sel(layer=layer)
+        ax.errorbar(widths, cell["weight_slope"].values, yerr=ERRORBAR_SE * cell["weight_slope_se"].values,
+                    color=color, marker="o", ms=3, capsize=2, label=f"layer {layer}")
+    ax.plot(widths, ds["weight_slope_theory"].sel(layer=ds["layer"].values[-1]).values, "k--", lw=1.2,
+            label=r"$(2\sqrt{2}/\pi)\,n^{-1/2}$")
+    ax.plot(widths, ds["weight_slope_theory"].sel(layer=1).values, "k:", lw=1.2, label="layer 1 exact")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set(xlabel="width n", ylabel="E[t | path active] = slope of P(Z|t)/P(Z)",
+           title=f"Dependence strength shrinks as width$^{{-1/2}}$ ({note})")
+    ax.legend(fontsize="small", ncol=2)
+    return fig
+
+
+def plot_input_dependence(ds: xr.Dataset) -> plt.Figure:
+    """P(Z=1 | c) / P(Z=1) against the input-weight share c, per input dim (largest width)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, (ax, ax_x) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    cell = ds.isel(width=-1)
+    dims = cell["input_dim"].values if "input_dim" in cell.dims else [int(cell["input_dim"])]
+    palette = sns.color_palette("mako", n_colors=len(dims))
+    for color, d in zip(palette, dims):
+        one = cell.sel(input_dim=d) if "input_dim" in cell.dims else cell
+        dep, se = one["input_dependence"].values, one["input_dependence_se"].values
+        seen = np.isfinite(dep) & (se > 0)
+        _band(ax, one["c_bin"].values[seen], dep[seen], se[seen], color, f"d = {d}")
+        _band(ax_x, one["x_bin"].values, one["input_value_dependence"].values,
+              one["input_value_dependence_se"].values, color, f"d = {d}")
+    for a in (ax, ax_x):
+        a.axhline(1.0, color="k", ls="--", lw=1)
+        a.set_ylabel("P(Z=1 | bin) / P(Z=1)")
+    ax.set(xlabel="c = x_i0 W_1[j1, i0] / (std(W_1) |x|)", title=f"Theorem 3: input-weight share (width {int(cell.width)})")
+    ax_x.set(xlabel="x_i0 sqrt(d) / |x|", title="Input value alone (exactly flat per network)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_joint(ds: xr.Dataset) -> plt.Figure:
+    """Joint activation of a path for two inputs at angle theta, against depth."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    ds, note = _one_input_dim(ds)
+    angles = ds["angle"].values
+    ncol = min(3, len(angles))
+    nrow = int(np.ceil(len(angles) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.0 * nrow), sharex=True, sharey=True,
+                             constrained_layout=True, squeeze=False)
+    depth = ds["depth"].values
+    colors = _width_colors(ds["width"].values)
+    for ax, angle in zip(axes.flat, angles):
+        for w, color in colors.items():
+            cell = ds.sel(width=w, angle=angle)
+            ax.errorbar(depth, cell["joint_active"].values, yerr=ERRORBAR_SE * cell["joint_active_se"].values,
+                        color=color, marker="o", ms=2.5, lw=1, capsize=1.5, label=str(w))
+        ax.plot(depth, ds["joint_theory"].sel(angle=angle).values, "k--", lw=1.6, label="arc-cosine", zorder=5)
+        ax.plot(depth, ds["joint_independent"].values, "k:", lw=1.3, label="$4^{-H}$")
+        ax.set_yscale("log", base=2)
+        ax.set_title(f"θ = {angle / np.pi:.3g}π", fontsize="medium")
+    for ax in axes.flat[len(angles):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("hidden layers H")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(active for both)")
+    axes.flat[0].legend(fontsize="x-small", ncol=2, title="width")
+    fig.suptitle(f"Joint activation of two inputs at angle θ ({note})")
+    return fig
+
+
+FIGURES = {
+    "p_active": (plot_p_active, ("p_active",)),
+    "z_heatmap": (plot_z_heatmap, ("p_active",)),
+    "weight_dependence": (plot_weight_dependence, ("weight_dependence",)),
+    "dependence_strength": (plot_dependence_strength, ("weight_slope",)),
+    "input_dependence": (plot_input_dependence, ("input_dependence",)),
+    "joint_active": (plot_joint, ("joint_active",)),
+}
 
 
 def make_figures(ds: xr.Dataset, out_dir: str | Path) -> list[Path]:
@@ -68,7 +197,9 @@ def make_figures(ds: xr.Dataset, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, draw in FIGURES.items():
+    for name, (draw, needs) in FIGURES.items():
+        if any(v not in ds for v in needs):
+            continue
         fig = draw(ds)
         path = out_dir / f"{name}.png"
         fig.savefig(path, dpi=130)

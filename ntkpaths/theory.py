@@ -74,3 +74,20 @@ def weight_slope(fan_in: np.ndarray | int) -> np.ndarray:
     neurons are on with probability 1/2. Zero in the infinite-width limit.
     """
     return WEIGHT_SLOPE_COEFFICIENT / np.sqrt(np.asarray(fan_in, dtype=float))
+
+
+def first_layer_weight_slope(x: np.ndarray) -> np.ndarray:
+    """E[t_1 | path active] for Gaussian first-layer weights, exact at every width.
+
+    z_1j / std = sum_i t_ji x_i, so E[t_1 sign(x_i0) | z_1j > 0] = sqrt(2/pi) |x_i0| / |x|;
+    later layers are on with probability 1/2 whatever h_1 is, so averaging over
+    i0 and over the inputs gives sqrt(2/pi) * mean_b |x_b|_1 / (d |x_b|).
+
+    Parameters
+    ----------
+    x : ndarray (..., input, feature); NaN features (padding) are ignored.
+    """
+    x = np.asarray(x, dtype=float)
+    d = np.sum(np.isfinite(x), axis=-1)
+    ratio = np.nansum(np.abs(x), axis=-1) / (d * np.sqrt(np.nansum(x**2, axis=-1)))
+    return np.sqrt(2.0 / np.pi) * ratio.mean(axis=-1)

@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 import ntkpaths
-from ntkpaths import cli
+from ntkpaths import cli, plot
 
 runner = CliRunner()
 QUICK = ["--depth", "3", "--widths", "4,8", "--nets", "6", "--seed", "1", "--scheduler", "synchronous"]
@@ -51,7 +51,7 @@ def test_plot_writes_pngs(dataset, tmp_path):
     result = runner.invoke(cli.app, ["plot", str(dataset), "--out", str(tmp_path / "figs")])
     assert result.exit_code == 0, result.output
     pngs = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
-    assert pngs == ["p_active.png", "z_heatmap.png"]
+    assert pngs == sorted(f"{name}.png" for name in plot.FIGURES)
     assert all((tmp_path / "figs" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
 
 
