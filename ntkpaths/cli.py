@@ -114,6 +114,9 @@ def sweep(
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     stats: Annotated[str, typer.Option(help="Statistics besides P(active), comma-separated: weights, inputs, joint; 'none' for none.")] = ",".join(STATS),
     angles: Annotated[str, typer.Option(help="Angles of the input pairs for the joint statistic, e.g. pi/16,pi/2 or radians.")] = "pi/16,pi/8,pi/4,pi/2,3pi/4,7pi/8",
+    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices) or implicit (activations from their Gaussian law; normal weights only).")] = "auto",
+    rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until p_active's relative se reaches this (replaces --nets).")] = None,
+    max_nets: Annotated[int, typer.Option(help="Most networks per cell with --rel-se.")] = SweepConfig.max_nets,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/sweep-depthDEPTH.zarr].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -130,17 +133,17 @@ def sweep(
         network=NetworkConfig(init=init, gain=gain, weight_dist=weight_dist, bias_std=bias_std,
                               bias_mean=bias_mean, dtype=dtype),
         inputs=input_cfg, input_dims=(file_dim,) if file_dim else _parse_list("--input-dims", input_dims),
-        angles=_parse_angles(angles), stats=chosen,
+        angles=_parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets,
     )
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
     out = out or Path("data") / f"sweep-depth{depth}.zarr"
     store.check_writable(out, overwrite, resume)
     with _progress() as bar:
-        total = len(cfg.input_dims) * len(cfg.widths) * cfg.nets
-        job = bar.add_task("sweep", total=total)
+        job = bar.add_task("sweep", total=None)
         ds = sweep_mod.run_sweep(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite,
-                                 resume=resume, on_done=lambda t: bar.advance(job, t.stop - t.start))
+                                 resume=resume, progress=lambda done, total: bar.update(job, completed=done, total=total),
+                                 on_client=lambda c: err_console.print(f"dask dashboard: {c.dashboard_link}"))
     console.print(_summary_table(ds))
     console.print(f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
     console.print(f"wrote {out}")

@@ -19,6 +19,8 @@ WEIGHT_DISTS = ("normal", "uniform")
 DTYPES = ("float32", "float64")
 INPUT_KINDS = ("uniform", "gaussian", "sphere", "file")
 STATS = ("weights", "inputs", "joint")
+METHODS = ("auto", "explicit", "implicit")
+MIN_NETS = 32  # fewest networks before a relative-se target may stop a cell
 DEFAULT_ANGLES = tuple(math.pi * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8))
 
 
@@ -184,6 +186,16 @@ class SweepConfig:
     stats : tuple of str
         Statistics beyond P(path active): "weights" (Theorem 2), "inputs"
         (Theorem 3, input-weight product) and "joint" (input pairs).
+    method : {"auto", "explicit", "implicit"}
+        ``explicit`` draws every weight matrix (edge statistics are exact sums
+        over all edges); ``implicit`` draws activations from their conditional
+        Gaussian law and tracks one weight per neuron (normal weights only).
+        ``auto`` is implicit whenever it is exact in distribution, else explicit.
+    rel_se : float or None
+        If set, each cell draws networks until the relative standard error of
+        p_active at the largest depth falls to ``rel_se`` (at least ``MIN_NETS``
+        networks, at most ``max_nets``); ``nets`` is then unused.
+    max_nets : int
     """
 
     depth: int = 8
@@ -196,6 +208,9 @@ class SweepConfig:
     input_dims: tuple[int, ...] = (64,)
     angles: tuple[float, ...] = DEFAULT_ANGLES
     stats: tuple[str, ...] = STATS
+    method: str = "auto"
+    rel_se: float | None = None
+    max_nets: int = 10_000
 
     def __post_init__(self) -> None:
         _positive_int("depth", self.depth)
@@ -210,6 +225,13 @@ class SweepConfig:
         for stat in self.stats:
             _choice("statistic", stat, STATS)
         _require("joint" not in self.stats or len(self.angles) > 0, "the joint statistic needs at least one angle")
+        _choice("method", self.method, METHODS)
+        _require(self.method != "implicit" or self.network.weight_dist == "normal",
+                 "the implicit method needs normal weights; use --method explicit for uniform weights")
+        _require(self.rel_se is None or (isinstance(self.rel_se, (int, float)) and 0 < self.rel_se < 1),
+                 f"rel_se must lie in (0, 1), got {self.rel_se!r}")
+        _positive_int("max nets", self.max_nets)
+        _require(self.rel_se is None or self.max_nets >= MIN_NETS, f"max nets must be >= {MIN_NETS} with a rel-se target")
         object.__setattr__(self, "input_dims", tuple(sorted(int(d) for d in self.input_dims)))
         object.__setattr__(self, "angles", tuple(float(a) for a in self.angles))
         object.__setattr__(self, "stats", tuple(s for s in STATS if s in self.stats))
@@ -222,6 +244,18 @@ class SweepConfig:
         _require(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
                  f"seed must be an integer >= 0, got {self.seed!r}")
         object.__setattr__(self, "widths", tuple(sorted(int(w) for w in self.widths)))
+
+    @property
+    def sampler(self) -> str:
+        """The method actually used: ``auto`` resolved."""
+        if self.method != "auto":
+            return self.method
+        return "implicit" if self.network.weight_dist == "normal" else "explicit"
+
+    @property
+    def network_slots(self) -> int:
+        """Length of the network dimension: ``nets``, or ``max_nets`` with a rel-se target."""
+        return self.nets if self.rel_se is None else self.max_nets
 
     def to_dict(self) -> dict:
         """Plain, JSON-able form (for dataset attrs)."""

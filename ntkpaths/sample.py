@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import InputConfig, NetworkConfig, read_inputs
+from .config import ConfigError, InputConfig, NetworkConfig, read_inputs
 
 _SQRT3 = math.sqrt(3.0)
 
@@ -32,17 +32,28 @@ class Layer:
         The weights' standard deviation, so W = std * standard. For the ``ntk``
         init, ``standard`` are the parameters and ``std`` the forward scale.
     bias : ndarray (neuron, 1) or None
+    tracked : Tracked or None
+        From the implicit sampler: one explicitly drawn incoming weight per neuron.
     """
 
     z: np.ndarray
     standard: np.ndarray | None = None
     std: float = 1.0
     bias: np.ndarray | None = None
+    tracked: "Tracked | None" = None
 
     @property
     def weight(self) -> np.ndarray:
         """Effective weights W, (neuron, fan_in)."""
         return self.standard * self.standard.dtype.type(self.std)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One tracked incoming edge per neuron j of a layer: (src[j] -> j) with weight t[j] (standardised)."""
+
+    src: np.ndarray  # (neuron,) int
+    t: np.ndarray    # (neuron,)
 
 
 def sample_inputs(cfg: InputConfig, dim: int, *, rng: np.random.Generator) -> np.ndarray:
@@ -129,6 +140,78 @@ def iter_layers(
             z += bias
         yield Layer(z=z, standard=e if keep_weights else None, std=std, bias=bias)
         h = np.maximum(z, 0, out=h if h.shape == z.shape else None)
+
+
+def _moments(h: np.ndarray, std: float, cfg: NetworkConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (input,) and covariance (input, input) of one neuron's pre-activations given h (fan_in, input)."""
+    cov = std**2 * (h.T @ h)
+    mean = np.full(h.shape[1], cfg.bias_mean) + std * cfg.weight_mean * h.sum(axis=0)
+    if cfg.bias_std:
+        cov += cfg.bias_std**2
+    return mean, cov
+
+
+def _factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A square root R (cov = R R^T) and the pseudo-inverse of a PSD matrix, robust to rank loss."""
+    lam, u = np.linalg.eigh(cov)
+    keep = lam > max(lam.max(), 0.0) * 1e-10
+    root = u * np.sqrt(np.where(keep, lam, 0.0))
+    pinv = (u * np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)) @ u.T
+    return root, pinv
+
+
+def _track(rng, h_src, z, mean, pinv, std, cfg) -> np.ndarray:
+    """Standardised weights e_j,src(j) drawn from their Gaussian law given the row z_j.
+
+    Cov(e_js, z_j) = std h_s, so e_js | z_j ~ N(mu + std h_s^T C^+ (z_j - m), 1 - std^2 h_s^T C^+ h_s).
+    """
+    a = std * (h_src @ pinv)
+    loc = cfg.weight_mean + np.einsum("jb,jb->j", a, z - mean)
+    var = np.clip(1.0 - std * np.einsum("jb,jb->j", a, h_src), 0.0, None)
+    return loc + np.sqrt(var) * rng.standard_normal(len(loc))
+
+
+def iter_layers_implicit(
+    cfg: NetworkConfig,
+    widths: Sequence[int],
+    x: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    track: bool = False,
+) -> Iterator[Layer]:
+    """Draw the layers' activations directly from their exact conditional law.
+
+    Given h_{l-1} for B inputs, the rows of z_l = W_l h_{l-1} + b_l are i.i.d.
+    N(m, C) with C = std^2 G + bias_std^2 and G = h^T h the Gram matrix
+    (SCIENCE.md, "Sampling only what the question needs"). No weight matrix
+    exists: O(n B^2) time and O(n B) memory per layer. Rank-deficient G
+    (duplicate inputs, dead layers) is handled through an eigendecomposition.
+    Needs normal weights.
+
+    Parameters
+    ----------
+    track : bool
+        Also draw, for every neuron j, the weight of one incoming edge
+        (from neuron ``j mod fan_in``) from its law given z_j, exact in
+        distribution; attached as :class:`Tracked`.
+    """
+    if cfg.weight_dist != "normal":
+        raise ConfigError("the implicit sampler needs normal weights; use the explicit method")
+    dtype = np.dtype(cfg.dtype)
+    h = np.asarray(x.T, dtype=np.float64)
+    for n in widths:
+        fan_in = h.shape[0]
+        std = cfg.weight_std(fan_in, n)
+        mean, cov = _moments(h, std, cfg)
+        root, pinv = _factor(cov)
+        z = rng.standard_normal((n, h.shape[1]), dtype=dtype) @ root.T.astype(dtype)
+        z += mean.astype(dtype)
+        tracked = None
+        if track:
+            src = np.arange(n) % fan_in
+            tracked = Tracked(src=src, t=_track(rng, h[src], z, mean, pinv, std, cfg))
+        yield Layer(z=z, std=std, tracked=tracked)
+        h = np.maximum(z, 0).astype(np.float64)
 
 
 def sample_network(

@@ -72,7 +72,7 @@ def _sizes(cfg: SweepConfig) -> dict[str, int]:
 def empty_raw(cfg: SweepConfig, names: list[str]) -> dict[str, np.ndarray]:
     """NaN-filled raw arrays, (input_dim, width, network, ...) for each name."""
     sizes = _sizes(cfg)
-    lead = (len(cfg.input_dims), len(cfg.widths), cfg.nets)
+    lead = (len(cfg.input_dims), len(cfg.widths), cfg.network_slots)
     return {n: np.full(lead + tuple(sizes[d] for d in RAW_DIMS[n]), np.nan) for n in names}
 
 
@@ -87,7 +87,7 @@ def _coords(cfg: SweepConfig) -> dict:
     coords = {
         "input_dim": ("input_dim", np.asarray(cfg.input_dims, dtype=np.int64)),
         "width": ("width", np.asarray(cfg.widths, dtype=np.int64)),
-        "network": ("network", np.arange(cfg.nets)),
+        "network": ("network", np.arange(cfg.network_slots)),
         "input": ("input", np.arange(cfg.inputs.count)),
         "depth": ("depth", np.arange(1, cfg.depth + 1)),
         "layer": ("layer", np.arange(1, cfg.depth + 1)),
@@ -211,11 +211,10 @@ def write_block(path: Path, cfg: SweepConfig, task, block: dict[str, np.ndarray]
 
 
 def finalize(path: Path, ds: xr.Dataset) -> None:
-    """Write the summaries and mark the store complete."""
+    """Write the final values (summaries, and raw with any surplus networks blanked) and mark complete."""
     shutil.rmtree(path / DONE_DIR, ignore_errors=True)
-    summaries = ds[[v for v in ds.data_vars if v not in RAW_DIMS and v not in ("inputs", "pair_inputs")]]
-    summaries.drop_vars([c for c in summaries.coords if c not in summaries.dims and c != "input_dim"],
-                        errors="ignore").to_zarr(path, mode="a", zarr_format=2, consolidated=False)
+    data = ds.drop_vars(["inputs", "pair_inputs", *ds.coords])
+    data.to_zarr(path, mode="a", zarr_format=2, consolidated=False)
     group = zarr.open_group(str(path), mode="r+")
     group.attrs.update({"complete": 1})
     zarr.consolidate_metadata(str(path))

@@ -1,146 +1,225 @@
-"""dask orchestration of a sweep: the task grid, seeds, gathering and writing.
+"""dask orchestration of a sweep: the task grid, gathering and writing.
 
-Cells are (input_dim, width); a task is one block of networks of one cell.
-Seeds: one root ``SeedSequence`` per sweep. Every network gets its own child,
-addressed by ``(1, input_dim, width, network)``; the inputs of each input dim
-get ``(0, input_dim)``. A child is exactly what chained ``spawn`` calls would
-give (see :func:`child_seed`), but it is keyed by values, so a cell can be
-replayed alone and results do not depend on task size, worker count, scheduler
-or completion order.
+Cells are (input_dim, width); a task is one block of networks of one cell
+(:mod:`ntkpaths.tasks`). Without a precision target every block is submitted
+at once. With ``rel_se``, a :class:`Planner` submits blocks as needed and
+stops a cell at the first network count n >= MIN_NETS whose prefix reaches
+the target, so the result depends on the per-network values only, never on
+task size, worker count or completion order.
 """
 from __future__ import annotations
 
-import dataclasses
+import math
 import os
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import sample, store
-from .config import NtkpathsError, SweepConfig
-from .tracer import NetworkTracer, raw_names
+from . import store
+from .config import MIN_NETS, NtkpathsError, SweepConfig
+from .tasks import Task, guarded_task, peak_bytes, resolve_seed, sweep_inputs
+from .tracer import raw_names
 
-INPUTS_KEY = 0
-NETWORKS_KEY = 1
-
-
-@dataclass(frozen=True)
-class Task:
-    """Networks ``start..stop-1`` of the cell (input_dim, width)."""
-
-    input_dim: int
-    width: int
-    start: int
-    stop: int
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """The fixed inputs of one input dim: main inputs and the pair inputs."""
-
-    main: np.ndarray    # (input, feature)
-    base: np.ndarray    # (feature,)
-    pairs: np.ndarray   # (angle, feature)
-
-    def columns(self, joint: bool) -> np.ndarray:
-        """Every input a network sees, main inputs first, (column, feature)."""
-        return np.vstack([self.main, self.base[None], self.pairs]) if joint else self.main
-
-
-def child_seed(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
-    """The descendant of ``root`` at spawn key ``key``.
-
-    Equal to ``root.spawn(k0 + 1)[k0].spawn(k1 + 1)[k1]...``, without spawning
-    the siblings first.
-    """
-    return np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + tuple(int(k) for k in key))
-
-
-def resolve_seed(cfg: SweepConfig) -> SweepConfig:
-    """Fix a missing seed to fresh entropy, so the dataset records how to replay it."""
-    if cfg.seed is not None:
-        return cfg
-    return dataclasses.replace(cfg, seed=int(np.random.SeedSequence().entropy))
-
-
-def sweep_inputs(cfg: SweepConfig, dim: int) -> Inputs:
-    """The inputs shared by every network of input dim ``dim``."""
-    rng = np.random.default_rng(child_seed(np.random.SeedSequence(cfg.seed), INPUTS_KEY, dim))
-    main = sample.sample_inputs(cfg.inputs, dim, rng=rng)
-    if main.shape[1] != dim:
-        raise NtkpathsError(f"input file {cfg.inputs.path} has {main.shape[1]} features, expected {dim}")
-    pairs = sample.sample_pairs(main[0], cfg.angles, rng=rng)
-    return Inputs(main=main, base=main[0], pairs=pairs)
+Progress = Callable[[int, int], None]
 
 
 def make_tasks(cfg: SweepConfig) -> list[Task]:
-    """The task grid in its fixed order: input dims, widths, then blocks of networks."""
-    step = cfg.nets_per_task
-    return [Task(d, w, s, min(s + step, cfg.nets))
-            for d in cfg.input_dims for w in cfg.widths for s in range(0, cfg.nets, step)]
+    """Every block of the grid in its fixed order: input dims, widths, networks."""
+    step, slots = cfg.nets_per_task, cfg.network_slots
+    return [Task(d, w, s, min(s + step, slots))
+            for d in cfg.input_dims for w in cfg.widths for s in range(0, slots, step)]
 
 
-def trace_network(cfg: SweepConfig, width: int, columns: np.ndarray, n_main: int,
-                  *, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw one network and return its raw statistics (``tracer.RAW_DIMS``)."""
-    tracer = NetworkTracer(columns[:n_main], len(cfg.angles), cfg.stats)
-    layers = sample.iter_layers(cfg.network, [width] * cfg.depth, columns, rng=rng,
-                                keep_weights=tracer.needs_weights)
-    for layer in layers:
-        tracer.add_layer(layer.z, layer.standard)
-    return tracer.result()
+def stopping_count(values: np.ndarray, target: float) -> int | None:
+    """First n >= MIN_NETS with se(values[:n]) / mean(values[:n]) <= target, or None.
+
+    ``values`` are per-network means of F at the largest depth, in network order.
+    """
+    n = np.arange(1, len(values) + 1)
+    s1, s2 = np.cumsum(values), np.cumsum(values**2)
+    mean = s1 / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (s2 - n * mean**2) / (n - 1)
+        rel = np.sqrt(np.maximum(var, 0) / n) / mean
+    ok = np.flatnonzero((n >= MIN_NETS) & (rel <= target))
+    return int(n[ok[0]]) if ok.size else None
 
 
-def run_task(cfg: SweepConfig, task: Task, columns: np.ndarray, n_main: int) -> dict[str, np.ndarray]:
-    """Raw statistics of one block of networks: name -> (network, ...)."""
-    root = np.random.SeedSequence(cfg.seed)
-    per_net = []
-    for net in range(task.start, task.stop):
-        rng = np.random.default_rng(child_seed(root, NETWORKS_KEY, task.input_dim, task.width, net))
-        per_net.append(trace_network(cfg, task.width, columns, n_main, rng=rng))
-    return {name: np.stack([r[name] for r in per_net]) for name in per_net[0]}
+class Planner:
+    """Which blocks to run next, and where each cell stops.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+    done : dict
+        Blocks already finished (resume), keyed by (input_dim, width, start),
+        with the per-network values of their block.
+    """
+
+    def __init__(self, cfg: SweepConfig, done: dict[tuple, np.ndarray]):
+        self.cfg = cfg
+        self.blocks = {cell: [t for t in make_tasks(cfg) if t.cell == cell]
+                       for cell in ((d, w) for d in cfg.input_dims for w in cfg.widths)}
+        self.values = {cell: np.full(cfg.network_slots, np.nan) for cell in self.blocks}
+        self.finished = set(done)
+        self.queued: set[tuple] = set(done)
+        self.stop: dict[tuple, int] = {}
+        for (d, w, start), vals in done.items():
+            self.values[(d, w)][start:start + len(vals)] = vals
+        for cell in self.blocks:
+            self._update(cell)
+
+    def _key(self, t: Task) -> tuple:
+        return (t.input_dim, t.width, t.start)
+
+    def _prefix(self, cell) -> int:
+        """Networks 0..k-1 all finished."""
+        missing = np.flatnonzero(np.isnan(self.values[cell]))
+        return int(missing[0]) if missing.size else self.cfg.network_slots
+
+    def _update(self, cell) -> None:
+        if self.cfg.rel_se is None:
+            return
+        n = stopping_count(self.values[cell][: self._prefix(cell)], self.cfg.rel_se)
+        if n is not None:
+            self.stop[cell] = n
+        elif self._prefix(cell) == self.cfg.network_slots:
+            self.stop[cell] = self.cfg.network_slots
+
+    def _wanted_count(self, cell) -> int:
+        """Networks this cell should have submitted by now."""
+        cfg = self.cfg
+        if cfg.rel_se is None:
+            return cfg.network_slots
+        if cell in self.stop:
+            return self.stop[cell]
+        k = self._prefix(cell)
+        vals = self.values[cell][:k]
+        if k < 2 or vals.mean() <= 0:
+            return max(MIN_NETS, 2 * k)
+        rel = vals.std(ddof=1) / math.sqrt(k) / vals.mean()
+        guess = int(k * (rel / cfg.rel_se) ** 2 * 1.1) + cfg.nets_per_task
+        return min(cfg.network_slots, max(MIN_NETS, guess, k + cfg.nets_per_task))
+
+    def next_tasks(self) -> list[Task]:
+        """Blocks to submit now (each at most once)."""
+        out = []
+        for cell, blocks in self.blocks.items():
+            limit = self._wanted_count(cell)
+            for t in blocks:
+                if t.start < limit and self._key(t) not in self.queued:
+                    self.queued.add(self._key(t))
+                    out.append(t)
+        return out
+
+    def record(self, task: Task, block: dict[str, np.ndarray]) -> None:
+        """Take a finished block."""
+        self.finished.add(self._key(task))
+        f = block["active_fraction"][:, :, -1].mean(axis=1)
+        self.values[task.cell][task.start:task.stop] = f
+        self._update(task.cell)
+
+    def wanted(self, task: Task) -> bool:
+        """False once the task's cell has stopped before the task's networks."""
+        return task.start < self.stop.get(task.cell, self.cfg.network_slots)
+
+    def planned(self) -> int:
+        """Networks the plan currently needs in total (for progress bars)."""
+        return sum(min(self._wanted_count(c), self.cfg.network_slots) for c in self.blocks)
+
+    def used(self, cell) -> int:
+        """Networks kept for a cell."""
+        return self.stop.get(cell, self.cfg.network_slots)
 
 
-class TaskError(NtkpathsError):
-    """A task raised; the message names the cell and its seed."""
+def check_memory(cfg: SweepConfig, workers: int, available: int | None = None) -> None:
+    """Refuse, before any work, a sweep whose largest cell would not fit in memory."""
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    budget = available / max(workers, 1)
+    need, width = max((peak_bytes(cfg, w, d), w) for w in cfg.widths for d in cfg.input_dims)
+    if need > budget:
+        hint = "--method implicit or smaller widths" if cfg.sampler == "explicit" else "smaller widths"
+        raise NtkpathsError(
+            f"width {width} needs ~{need / 2**30:.1f} GiB per worker ({cfg.sampler} method) but only "
+            f"{budget / 2**30:.1f} GiB are available per worker; use {hint}, or fewer --workers")
 
 
-def _guarded(cfg: SweepConfig, task: Task, columns: np.ndarray, n_main: int) -> dict[str, np.ndarray]:
-    try:
-        return run_task(cfg, task, columns, n_main)
-    except Exception as exc:
-        raise TaskError(
-            f"task input_dim={task.input_dim} width={task.width} networks {task.start}..{task.stop - 1} "
-            f"(seed {cfg.seed}) failed: {type(exc).__name__}: {exc}"
-        ) from None
+def _run_synchronous(cfg, planner, columns, on_result):
+    queue = deque(planner.next_tasks())
+    while queue:
+        task = queue.popleft()
+        if planner.wanted(task):
+            on_result(task, guarded_task(cfg, task, columns[task.input_dim]))
+        queue.extend(planner.next_tasks())
 
 
-def _run_synchronous(cfg, tasks, columns, n_main, on_result):
-    for task in tasks:
-        on_result(task, _guarded(cfg, task, columns[task.input_dim], n_main))
-
-
-def _run_distributed(cfg, tasks, columns, n_main, on_result, scheduler, workers):
-    from distributed import Client, LocalCluster, as_completed
+def _client(scheduler: str | None, workers: int | None):
+    from distributed import Client, LocalCluster
 
     if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address="127.0.0.1:0")
-        client = Client(cluster)
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                           processes=True, dashboard_address="127.0.0.1:0")
+    return Client(cluster), cluster
+
+
+def _run_distributed(cfg, planner, columns, on_result, scheduler, workers, on_client):
+    from distributed import as_completed
+
+    client, cluster = _client(scheduler, workers)
     try:
+        on_client(client)
         shipped = {d: client.scatter(c, broadcast=True) for d, c in columns.items()}
-        futures = {client.submit(_guarded, cfg, t, shipped[t.input_dim], n_main, pure=False): t for t in tasks}
-        for fut in as_completed(futures):
-            on_result(futures[fut], fut.result())
+        tasks: dict = {}
+
+        def submit(batch):
+            futures = [client.submit(guarded_task, cfg, t, shipped[t.input_dim], pure=False) for t in batch]
+            tasks.update(zip(futures, batch))
+            return futures
+
+        pending = as_completed(submit(planner.next_tasks()))
+        for fut in pending:
+            task = tasks.pop(fut)
+            if planner.wanted(task):
+                on_result(task, fut.result())
+            for new in submit(planner.next_tasks()):
+                pending.add(new)
+            for other, t in list(tasks.items()):
+                if not planner.wanted(t):
+                    other.cancel()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _start(cfg: SweepConfig, path: Path | None, overwrite: bool, resume: bool):
+    """Config, in-memory raw arrays, done blocks and inputs, fresh or from a store to resume."""
+    if path is not None and resume and path.exists():
+        cfg, raw, done, complete = store.reopen(path, cfg)
+        if complete:  # its markers are gone; every block that holds data is done
+            done = {(t.input_dim, t.width, t.start) for t in make_tasks(cfg)
+                    if not np.isnan(_block_values(raw, cfg, t.input_dim, t.width, t.start)).any()}
+    else:
+        cfg = resolve_seed(cfg)
+        raw, done = store.empty_raw(cfg, raw_names(cfg.stats)), set()
+    inputs = {d: sweep_inputs(cfg, d) for d in cfg.input_dims}
+    if path is not None and not done:
+        store.create(path, cfg, inputs, overwrite=overwrite or resume)
+    return cfg, raw, {key: _block_values(raw, cfg, *key) for key in done}, inputs
+
+
+def _block_values(raw: dict, cfg: SweepConfig, d: int, w: int, start: int) -> np.ndarray:
+    """Per-network mean F at the largest depth for one block."""
+    stop = min(start + cfg.nets_per_task, cfg.network_slots)
+    f = raw["active_fraction"][cfg.input_dims.index(d), cfg.widths.index(w), start:stop, :, -1]
+    return f.mean(axis=1)
 
 
 def run_sweep(
@@ -151,7 +230,8 @@ def run_sweep(
     workers: int | None = None,
     overwrite: bool = False,
     resume: bool = False,
-    on_done: Callable[[Task], None] | None = None,
+    progress: Progress | None = None,
+    on_client: Callable | None = None,
 ) -> xr.Dataset:
     """Run a sweep and return its dataset, writing it to ``path`` as it goes.
 
@@ -170,40 +250,51 @@ def run_sweep(
     overwrite, resume : bool
         Replace an existing store; or finish an interrupted one with the same
         options (its seed is adopted when ``cfg.seed`` is None).
-    on_done : callable(Task), optional
-        Called as each task finishes (for progress bars).
+    progress : callable(done, total), optional
+        Networks finished and networks planned so far (the plan can change
+        with a precision target).
+    on_client : callable(distributed.Client), optional
+        Called once the dask client is up (e.g. to print the dashboard link).
 
     Returns
     -------
     xarray.Dataset
         See :mod:`ntkpaths.store` for the schema.
     """
-    tasks_of = lambda c: {(t.input_dim, t.width, t.start): t for t in make_tasks(c)}  # noqa: E731
-    if path is not None and resume and Path(path).exists():
-        cfg, raw, done, complete = store.reopen(Path(path), cfg)
-        done = set(tasks_of(cfg)) if complete else done
-    else:
-        cfg = resolve_seed(cfg)
-        raw, done = store.empty_raw(cfg, raw_names(cfg.stats)), set()
-    inputs = {d: sweep_inputs(cfg, d) for d in cfg.input_dims}
-    if path is not None and not done:
-        store.create(Path(path), cfg, inputs, overwrite=overwrite or resume)
-    tasks = [t for key, t in tasks_of(cfg).items() if key not in done]
+    path = Path(path) if path is not None else None
+    remote = scheduler not in (None, "synchronous")
+    if remote and "://" not in scheduler:
+        raise NtkpathsError(f"unknown scheduler {scheduler!r}; use 'synchronous' or an address like tcp://HOST:8786")
+    if not remote:
+        check_memory(cfg, 1 if scheduler == "synchronous" else (workers or os.cpu_count() or 1))
+    cfg, raw, done, inputs = _start(cfg, path, overwrite, resume)
+    planner = Planner(cfg, done)
     columns = {d: inp.columns("joint" in cfg.stats) for d, inp in inputs.items()}
-    n_main = cfg.inputs.count
+    counter = {"done": sum(len(v) for v in done.values())}
 
     def on_result(task: Task, block: dict[str, np.ndarray]) -> None:
         store.put_block(raw, cfg, task, block)
         if path is not None:
-            store.write_block(Path(path), cfg, task, block)
-        if on_done is not None:
-            on_done(task)
+            store.write_block(path, cfg, task, block)
+        planner.record(task, block)
+        counter["done"] += task.stop - task.start
+        if progress is not None:
+            progress(counter["done"], max(planner.planned(), counter["done"]))
 
     if scheduler == "synchronous":
-        _run_synchronous(cfg, tasks, columns, n_main, on_result)
+        _run_synchronous(cfg, planner, columns, on_result)
     else:
-        _run_distributed(cfg, tasks, columns, n_main, on_result, scheduler, workers)
+        _run_distributed(cfg, planner, columns, on_result, scheduler, workers, on_client or (lambda c: None))
+    _drop_surplus(raw, cfg, planner)
     ds = store.build_dataset(cfg, raw, inputs)
     if path is not None:
-        store.finalize(Path(path), ds)
+        store.finalize(path, ds)
     return ds
+
+
+def _drop_surplus(raw: dict[str, np.ndarray], cfg: SweepConfig, planner: Planner) -> None:
+    """Forget networks computed past a cell's stopping point, so they never count."""
+    for (d, w) in planner.blocks:
+        n = planner.used((d, w))
+        for values in raw.values():
+            values[cfg.input_dims.index(d), cfg.widths.index(w), n:] = np.nan

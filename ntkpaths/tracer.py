@@ -146,8 +146,18 @@ class NetworkTracer:
     def needs_weights(self) -> bool:
         return any(s in self.stats for s in NEEDS_WEIGHTS)
 
-    def add_layer(self, z: np.ndarray, standard: np.ndarray | None = None) -> None:
-        """Take the next hidden layer: z (neuron, column), standardised weights (neuron, fan_in)."""
+    def add_layer(self, z: np.ndarray, standard: np.ndarray | None = None, tracked=None) -> None:
+        """Take the next hidden layer.
+
+        Parameters
+        ----------
+        z : ndarray (neuron, column)
+        standard : ndarray (neuron, fan_in), optional
+            Every standardised weight: edge statistics are exact sums.
+        tracked : sample.Tracked, optional
+            One standardised weight per neuron (implicit sampler): edge
+            statistics are unbiased averages over these edges instead.
+        """
         on = z > 0
         main = on[:, : self.n_main]
         self.fractions.append(layer_fraction(z[:, : self.n_main]))
@@ -155,12 +165,27 @@ class NetworkTracer:
             base = on[:, self.n_main: self.n_main + 1]
             both = on[:, self.n_main + 1:] & base
             self.joint.append(both.mean(axis=0))
-        if standard is not None and self.needs_weights:
+        if self.needs_weights and tracked is not None:
+            src, t = tracked.src, tracked.t
             if self.prev_on is None:
-                self._input_layer(standard, main)
+                self._input_edges(t[:, None], main, src)
+            else:
+                self._hidden_tracked(src, t, main)
+        elif self.needs_weights and standard is not None:
+            if self.prev_on is None:
+                self._input_edges(standard, main, None)
             else:
                 self._hidden_layer(standard, main)
         self.prev_on = main
+
+    def _hidden_tracked(self, src: np.ndarray, t: np.ndarray, on: np.ndarray) -> None:
+        both = (on & self.prev_on[src]).astype(float)            # (edge, input)
+        idx = T_BINS.index(t)
+        onehot = np.zeros((T_BINS.count, len(t)))
+        onehot[idx, np.arange(len(t))] = 1.0
+        self.edge_both.append(onehot @ both / len(t))
+        self.edge_every.append(np.repeat(onehot.sum(axis=1)[:, None] / len(t), self.n_main, axis=1))
+        self.edge_tz.append((t[:, None] * both).sum(axis=0) / len(t))
 
     def _hidden_layer(self, t: np.ndarray, on: np.ndarray) -> None:
         n_edges = t.size
@@ -171,20 +196,25 @@ class NetworkTracer:
         tz = np.einsum("jb,jb->b", on_f, t @ self.prev_on.astype(t.dtype), dtype=np.float64)
         self.edge_tz.append(tz / n_edges)
 
-    def _input_layer(self, e: np.ndarray, on: np.ndarray) -> None:
-        """First layer: t_1 = e * sign(x_i0), c = e * x_i0 / |x|; edges (i0 -> j1)."""
+    def _input_edges(self, e: np.ndarray, on: np.ndarray, src: np.ndarray | None) -> None:
+        """First layer: t_1 = e * sign(x_i0), c = e * x_i0 / |x|.
+
+        ``e`` is (neuron, feature) for every edge (i0 -> j1), or (neuron, 1)
+        with ``src`` giving each neuron's tracked input coordinate.
+        """
         n_edges = e.size
         K, C = T_BINS.count, C_BINS.count
         both, every = np.empty((K, self.n_main)), np.empty((K, self.n_main))
         cboth, cevery = np.empty((C, self.n_main)), np.empty((C, self.n_main))
         tz = np.empty(self.n_main)
         for b, xb in enumerate(self.x):
-            t = e * np.sign(xb).astype(e.dtype)[None, :]
-            c = e * (xb / np.linalg.norm(xb)).astype(e.dtype)[None, :]
+            xs = xb[None, :] if src is None else xb[src][:, None]
+            t = e * np.sign(xs).astype(e.dtype)
+            c = e * (xs / np.linalg.norm(xb)).astype(e.dtype)
             weights = np.broadcast_to(on[:, b : b + 1], e.shape).ravel().astype(float)
             both[:, b], every[:, b] = self._hist(t, T_BINS, weights)
             cboth[:, b], cevery[:, b] = self._hist(c, C_BINS, weights)
-            tz[b] = float(on[:, b] @ t.sum(axis=1, dtype=np.float64))
+            tz[b] = t.sum(axis=1, dtype=np.float64)[on[:, b]].sum()
         self.edge_both.append(both / n_edges)
         self.edge_every.append(every / n_edges)
         self.edge_tz.append(tz / n_edges)

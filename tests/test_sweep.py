@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from ntkpaths import SweepConfig, run_sweep, sweep
+from ntkpaths import SweepConfig, run_sweep, sweep, tasks
 from ntkpaths.config import NetworkConfig
 
 
@@ -19,7 +19,7 @@ def _values(ds):
 def test_child_seed_equals_spawn_chain():
     root = np.random.SeedSequence(2024)
     via_spawn = root.spawn(2)[1].spawn(65)[64].spawn(4)[3]
-    direct = sweep.child_seed(np.random.SeedSequence(2024), 1, 64, 3)
+    direct = tasks.child_seed(np.random.SeedSequence(2024), 1, 64, 3)
     assert direct.spawn_key == via_spawn.spawn_key
     np.testing.assert_array_equal(direct.generate_state(8), via_spawn.generate_state(8))
 
@@ -65,6 +65,6 @@ def test_failing_task_names_cell_and_seed(monkeypatch):
     def boom(*args, **kwargs):
         raise FloatingPointError("overflow")
 
-    monkeypatch.setattr(sweep, "run_task", boom)
-    with pytest.raises(sweep.TaskError, match=r"width=8 networks 0\.\.1 \(seed 3\).*overflow"):
+    monkeypatch.setattr(tasks, "run_task", boom)
+    with pytest.raises(tasks.TaskError, match=r"width=8 networks 0\.\.1 \(seed 3\).*overflow"):
         run_sweep(SweepConfig(depth=2, widths=(8,), nets=2, seed=3), scheduler="synchronous")

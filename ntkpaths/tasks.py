@@ -1,0 +1,139 @@
+"""One task of a sweep: seeds, the fixed inputs, and tracing a block of networks.
+
+Seeds: one root ``SeedSequence`` per sweep. Every network gets its own child,
+addressed by ``(1, input_dim, width, network)``; the inputs of each input dim
+get ``(0, input_dim)``. A child is exactly what chained ``spawn`` calls would
+give (see :func:`child_seed`), but it is keyed by values, so a cell can be
+replayed alone and results do not depend on task size, worker count, scheduler
+or completion order.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from . import sample
+from .config import NtkpathsError, SweepConfig
+from .tracer import NetworkTracer
+
+INPUTS_KEY = 0
+NETWORKS_KEY = 1
+
+
+@dataclass(frozen=True)
+class Task:
+    """Networks ``start..stop-1`` of the cell (input_dim, width)."""
+
+    input_dim: int
+    width: int
+    start: int
+    stop: int
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        return self.input_dim, self.width
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The fixed inputs of one input dim: main inputs and the pair inputs."""
+
+    main: np.ndarray    # (input, feature)
+    base: np.ndarray    # (feature,)
+    pairs: np.ndarray   # (angle, feature)
+
+    def columns(self, joint: bool) -> np.ndarray:
+        """Every input a network sees, main inputs first, (column, feature)."""
+        return np.vstack([self.main, self.base[None], self.pairs]) if joint else self.main
+
+
+class TaskError(NtkpathsError):
+    """A task raised; the message names the cell and its seed."""
+
+
+def child_seed(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    """The descendant of ``root`` at spawn key ``key``.
+
+    Equal to ``root.spawn(k0 + 1)[k0].spawn(k1 + 1)[k1]...``, without spawning
+    the siblings first.
+    """
+    return np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + tuple(int(k) for k in key))
+
+
+def resolve_seed(cfg: SweepConfig) -> SweepConfig:
+    """Fix a missing seed to fresh entropy, so the dataset records how to replay it."""
+    if cfg.seed is not None:
+        return cfg
+    return dataclasses.replace(cfg, seed=int(np.random.SeedSequence().entropy))
+
+
+def sweep_inputs(cfg: SweepConfig, dim: int) -> Inputs:
+    """The inputs shared by every network of input dim ``dim``."""
+    rng = np.random.default_rng(child_seed(np.random.SeedSequence(cfg.seed), INPUTS_KEY, dim))
+    main = sample.sample_inputs(cfg.inputs, dim, rng=rng)
+    if main.shape[1] != dim:
+        raise NtkpathsError(f"input file {cfg.inputs.path} has {main.shape[1]} features, expected {dim}")
+    pairs = sample.sample_pairs(main[0], cfg.angles, rng=rng)
+    return Inputs(main=main, base=main[0], pairs=pairs)
+
+
+def trace_network(cfg: SweepConfig, width: int, columns: np.ndarray, *, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Draw one network and return its raw statistics (``tracer.RAW_DIMS``)."""
+    tracer = NetworkTracer(columns[: cfg.inputs.count], len(cfg.angles), cfg.stats)
+    widths = [width] * cfg.depth
+    if cfg.sampler == "implicit":
+        layers = sample.iter_layers_implicit(cfg.network, widths, columns, rng=rng, track=tracer.needs_weights)
+    else:
+        layers = sample.iter_layers(cfg.network, widths, columns, rng=rng, keep_weights=tracer.needs_weights)
+    for layer in layers:
+        tracer.add_layer(layer.z, layer.standard, layer.tracked)
+    return tracer.result()
+
+
+def run_task(cfg: SweepConfig, task: Task, columns: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw statistics of one block of networks: name -> (network, ...).
+
+    BLAS runs single-threaded: a multithreaded dot product sums in an order
+    that depends on the thread count, and results must be bit-identical
+    whatever the scheduler (dask workers already run BLAS on one thread).
+    """
+    # A fresh copy: arrays dask ships can be unaligned, and numpy's unaligned
+    # loops round differently from the aligned ones.
+    columns = np.array(columns, dtype=np.float64, order="C")
+    root = np.random.SeedSequence(cfg.seed)
+    per_net = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for net in range(task.start, task.stop):
+            rng = np.random.default_rng(child_seed(root, NETWORKS_KEY, task.input_dim, task.width, net))
+            per_net.append(trace_network(cfg, task.width, columns, rng=rng))
+    return {name: np.stack([r[name] for r in per_net]) for name in per_net[0]}
+
+
+def guarded_task(cfg: SweepConfig, task: Task, columns: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`run_task`, with any failure turned into a one-line :class:`TaskError`."""
+    try:
+        return run_task(cfg, task, columns)
+    except Exception as exc:
+        raise TaskError(
+            f"task input_dim={task.input_dim} width={task.width} networks {task.start}..{task.stop - 1} "
+            f"(seed {cfg.seed}) failed: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def peak_bytes(cfg: SweepConfig, width: int, input_dim: int) -> int:
+    """Estimated peak memory of one task tracing a network of this cell.
+
+    Explicit: one float32/64 weight matrix, and with edge statistics its
+    binned copies (float32 scale, two uint16 codes, the int64 bincount input,
+    a uint8 pattern). Implicit: a few (neuron, column) arrays.
+    """
+    columns = cfg.inputs.count + (1 + len(cfg.angles) if "joint" in cfg.stats else 0)
+    fan_in = max(width, input_dim)
+    if cfg.sampler == "implicit":
+        return 16 * width * columns * 8 + (64 << 20)
+    item = np.dtype(cfg.network.dtype).itemsize
+    per_edge = item + (4 + 2 + 2 + 8 + 1 if "weights" in cfg.stats else 0)
+    return width * fan_in * per_edge + 8 * width * columns * 8 + (64 << 20)
