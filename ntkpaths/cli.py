@@ -114,7 +114,7 @@ def sweep(
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     stats: Annotated[str, typer.Option(help="Statistics besides P(active), comma-separated: weights, inputs, joint; 'none' for none.")] = ",".join(STATS),
     angles: Annotated[str, typer.Option(help="Angles of the input pairs for the joint statistic, e.g. pi/16,pi/2 or radians.")] = "pi/16,pi/8,pi/4,pi/2,3pi/4,7pi/8",
-    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices) or implicit (activations from their Gaussian law; normal weights only).")] = "auto",
+    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums) or implicit (activations from their Gaussian law, one tracked weight per neuron; normal weights only). auto: explicit if --stats has weights or inputs, else implicit.")] = "auto",
     rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until p_active's relative se reaches this (replaces --nets).")] = None,
     max_nets: Annotated[int, typer.Option(help="Most networks per cell with --rel-se.")] = SweepConfig.max_nets,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,

@@ -190,7 +190,9 @@ class SweepConfig:
         ``explicit`` draws every weight matrix (edge statistics are exact sums
         over all edges); ``implicit`` draws activations from their conditional
         Gaussian law and tracks one weight per neuron (normal weights only).
-        ``auto`` is implicit whenever it is exact in distribution, else explicit.
+        ``auto`` is explicit when edge statistics ("weights", "inputs") are
+        asked for, so that they are exact sums over all paths, or when the
+        weights are not normal; implicit otherwise (it is exact in distribution).
     rel_se : float or None
         If set, each cell draws networks until the relative standard error of
         p_active at the largest depth falls to ``rel_se`` (at least ``MIN_NETS``
@@ -250,7 +252,8 @@ class SweepConfig:
         """The method actually used: ``auto`` resolved."""
         if self.method != "auto":
             return self.method
-        return "implicit" if self.network.weight_dist == "normal" else "explicit"
+        edges = any(s in self.stats for s in ("weights", "inputs"))
+        return "explicit" if edges or self.network.weight_dist != "normal" else "implicit"
 
     @property
     def network_slots(self) -> int:
