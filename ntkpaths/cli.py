@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -139,12 +141,17 @@ def sweep(
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
     out = out or Path("data") / f"sweep-depth{depth}.zarr"
     store.check_writable(out, overwrite, resume)
+    started = time.perf_counter()
     with _progress() as bar:
         job = bar.add_task("sweep", total=None)
         ds = sweep_mod.run_sweep(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite,
                                  resume=resume, progress=lambda done, total: bar.update(job, completed=done, total=total),
                                  on_client=lambda c: err_console.print(f"dask dashboard: {c.dashboard_link}"))
+    wall = time.perf_counter() - started
     console.print(_summary_table(ds))
+    networks = int(ds["n_networks"].isel(depth=0).sum())
+    console.print(f"{len(_cells(ds))} cells, {networks} networks ({store.config_of(ds).sampler} sampler), "
+                  f"{wall:.1f} s wall, {networks / wall:.1f} networks/s")
     console.print(f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
     console.print(f"wrote {out}")
 
@@ -179,8 +186,13 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
     console.print(table)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # so that clusters close and the store stays resumable
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         rv = app(args=argv, prog_name="ntkpaths", standalone_mode=False)
     except (NtkpathsError, typer.TyperException) as exc:
@@ -188,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
-        err_console.print("interrupted", markup=False)
-        sys.exit(130)
+        rv = 130
+    if rv == 130:
+        err_console.print("interrupted; finished blocks are kept: rerun the same command with --resume", markup=False)
     sys.exit(rv if isinstance(rv, int) else 0)
