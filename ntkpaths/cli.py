@@ -1,7 +1,6 @@
 """The ``ntkpaths`` command line: parse, build a config, call the public API."""
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import time
@@ -13,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import aggregate, plot, store, sweep as sweep_mod
-from .config import INPUT_KINDS, STATS, ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
+from . import aggregate, plot, report, store, study as study_mod, sweep as sweep_mod
+from .config import INPUT_KINDS, STATS, parse_angles, ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -33,22 +32,6 @@ def _parse_list(option: str, text: str, kind=int) -> tuple:
     except ValueError:
         noun = {"int": "integers", "float": "numbers"}.get(kind.__name__, "values")
         raise ConfigError(f"{option} must be comma-separated {noun}, got {text!r}") from None
-
-
-def _parse_angles(text: str) -> tuple[float, ...]:
-    """Angles as numbers of radians or fractions of pi such as 'pi/4' or '3pi/4'."""
-    out = []
-    for item in (v.strip() for v in text.split(",") if v.strip()):
-        try:
-            if "pi" in item:
-                num, _, den = item.partition("/")
-                coef = num.replace("pi", "").strip()
-                out.append(math.pi * (float(coef) if coef else 1.0) / (float(den) if den else 1.0))
-            else:
-                out.append(float(item))
-        except ValueError:
-            raise ConfigError(f"--angles must be radians or fractions of pi like 3pi/4, got {item!r}") from None
-    return tuple(out)
 
 
 def _input_config(inputs: str, n_inputs: int, scale: float) -> tuple[InputConfig, int | None]:
@@ -135,7 +118,7 @@ def sweep(
         network=NetworkConfig(init=init, gain=gain, weight_dist=weight_dist, bias_std=bias_std,
                               bias_mean=bias_mean, dtype=dtype),
         inputs=input_cfg, input_dims=(file_dim,) if file_dim else _parse_list("--input-dims", input_dims),
-        angles=_parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets,
+        angles=parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets,
     )
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
@@ -184,6 +167,52 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
                           f"{float(cell.p_active_se):.2g}", f"{float(cell.p_theory):.6g}",
                           f"{float(z.sel(sel).sel(depth=d)):+.2f}")
     console.print(table)
+
+
+@app.command()
+def study(
+    path: Annotated[Path, typer.Argument(help="A study file, e.g. studies/theorem1-path-probability.toml.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/NAME].")] = None,
+    smoke: Annotated[bool, typer.Option(help="Run the study's tiny [smoke] size (checks the pipeline).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', or a dask scheduler address; default a local cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
+) -> None:
+    """Run a declarative study: its sweep per family, figures, and a markdown report with verdicts."""
+    spec = study_mod.load_study(path)
+    study_mod.sweep_configs(spec, smoke)  # refuse a bad study before any work
+    out = out or Path("data") / spec.name
+    started = time.perf_counter()
+    with _progress() as bar:
+        jobs: dict = {}
+
+        def tick(family: str, done: int, total: int) -> None:
+            if family not in jobs:
+                jobs[family] = bar.add_task(family, total=total)
+            bar.update(jobs[family], completed=done, total=total)
+
+        report_path = study_mod.run_study(spec, out, smoke=smoke, scheduler=scheduler, workers=workers, progress=tick)
+    console.print(f"{spec.name}: {time.perf_counter() - started:.1f} s wall")
+    console.print(f"wrote {report_path}")
+
+
+@app.command("report")
+def report_command(
+    path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpaths sweep' or 'ntkpaths study'.")],
+    out: Annotated[Optional[Path], typer.Option(help="Markdown file [default: next to PATH, PATH stem + -report.md].")] = None,
+    figures: Annotated[bool, typer.Option(help="Also draw the figures and embed them.")] = True,
+) -> None:
+    """Write a markdown report: configuration, a verdict table per claim, figures."""
+    ds = store.load(path)
+    out = out or path.with_name(path.stem + "-report.md")
+    figs = plot.make_figures(ds, out.with_name(out.stem + "-figures")) if figures else []
+    report.write_report(ds, out, title=f"ntkpaths report: {path.name}", figures=figs)
+    table = Table(title="verdicts")
+    for col in ("claim", "measured ± se", "statistic", "verdict"):
+        table.add_column(col)
+    for row in report.verdicts(ds):
+        table.add_row(row.claim, row.measured, row.statistic, row.word)
+    console.print(table)
+    console.print(f"wrote {out}")
 
 
 def _terminate(signum, frame):

@@ -49,6 +49,22 @@ def _finite(name: str, value: float) -> None:
     _require(isinstance(value, (int, float)) and math.isfinite(value), f"{name} must be a finite number, got {value!r}")
 
 
+def parse_angles(text: str) -> tuple[float, ...]:
+    """Angles as numbers of radians or fractions of pi such as 'pi/4' or '3pi/4'."""
+    out = []
+    for item in (v.strip() for v in text.split(",") if v.strip()):
+        try:
+            if "pi" in item:
+                num, _, den = item.partition("/")
+                coef = num.replace("pi", "").strip()
+                out.append(math.pi * (float(coef) if coef else 1.0) / (float(den) if den else 1.0))
+            else:
+                out.append(float(item))
+        except ValueError:
+            raise ConfigError(f"angles must be radians or fractions of pi like 3pi/4, got {item!r}") from None
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """How one bias-free (by default) fully connected ReLU network is drawn.

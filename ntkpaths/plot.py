@@ -182,23 +182,78 @@ def plot_joint(ds: xr.Dataset) -> plt.Figure:
     return fig
 
 
+def plot_families(ds: xr.Dataset) -> plt.Figure:
+    """P(path active) / 2^-H against depth, one panel per family, one line per width."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    families = ds["family"].values
+    ncol = min(3, len(families))
+    nrow = int(np.ceil(len(families) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.0 * nrow), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    colors = _width_colors(ds["width"].values)
+    depth = ds["depth"].values
+    for ax, fam in zip(axes.flat, families):
+        one, _ = _one_input_dim(ds.sel(family=fam))
+        for w, color in colors.items():
+            cell = one.sel(width=w)
+            ratio, se = cell.p_active / cell.p_theory, cell.p_active_se / cell.p_theory
+            ax.errorbar(depth, ratio.values, yerr=ERRORBAR_SE * se.values, color=color, marker="o", ms=2.5,
+                        lw=1, capsize=1.5, label=str(w))
+        ax.axhline(1.0, color="k", ls="--", lw=1.2)
+        ax.set_yscale("log", base=2)
+        ax.set_title(str(fam), fontsize="medium")
+    for ax in axes.flat[len(families):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("hidden layers H")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(active) / $2^{-H}$")
+    axes.flat[0].legend(title="width", fontsize="x-small", ncol=2)
+    fig.suptitle("Theorem 1 across initialisations (±2 se)")
+    return fig
+
+
+def plot_input_strength(ds: xr.Dataset) -> plt.Figure:
+    """E[t_1 | Z=1], the first-layer (input-term) dependence, against input dim, with its exact value."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), constrained_layout=True)
+    dims = ds["input_dim"].values
+    colors = _width_colors(ds["width"].values)
+    for w, color in colors.items():
+        cell = ds.sel(width=w, layer=1)
+        ax.errorbar(dims, cell.weight_slope.values, yerr=ERRORBAR_SE * cell.weight_slope_se.values,
+                    color=color, marker="o", ms=3, capsize=2, label=f"width {w}")
+    theory_line = ds["weight_slope_theory"].isel(width=0).sel(layer=1)
+    ax.plot(dims, theory_line.values, "k--", lw=1.2, label=r"exact: $\sqrt{2/\pi}\,|x|_1/(d|x|)$")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set(xlabel="input dim d", ylabel="E[t_1 | path active]",
+           title="Input-term dependence shrinks as $d^{-1/2}$")
+    ax.legend(fontsize="small")
+    return fig
+
+
+# name: (draw, variables it needs, dimensions it needs)
 FIGURES = {
-    "p_active": (plot_p_active, ("p_active",)),
-    "z_heatmap": (plot_z_heatmap, ("p_active",)),
-    "weight_dependence": (plot_weight_dependence, ("weight_dependence",)),
-    "dependence_strength": (plot_dependence_strength, ("weight_slope",)),
-    "input_dependence": (plot_input_dependence, ("input_dependence",)),
-    "joint_active": (plot_joint, ("joint_active",)),
+    "p_active": (plot_p_active, ("p_active",), ()),
+    "z_heatmap": (plot_z_heatmap, ("p_active",), ()),
+    "weight_dependence": (plot_weight_dependence, ("weight_dependence",), ()),
+    "dependence_strength": (plot_dependence_strength, ("weight_slope",), ()),
+    "input_dependence": (plot_input_dependence, ("input_dependence",), ()),
+    "joint_active": (plot_joint, ("joint_active",), ()),
+    "families": (plot_families, ("p_active",), ("family",)),
+    "input_strength": (plot_input_strength, ("weight_slope",), ("input_dim",)),
 }
 
 
-def make_figures(ds: xr.Dataset, out_dir: str | Path) -> list[Path]:
-    """Write every figure as PNG into ``out_dir``; return the paths."""
+def make_figures(ds: xr.Dataset, out_dir: str | Path, names: tuple[str, ...] | list[str] = ()) -> list[Path]:
+    """Write figures as PNG into ``out_dir`` (``names``, or every one the data allow); return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, (draw, needs) in FIGURES.items():
-        if any(v not in ds for v in needs):
+    for name in names or FIGURES:
+        draw, variables, dims = FIGURES[name]
+        if any(v not in ds for v in variables) or any(d not in ds.dims for d in dims) or _has_extra_dims(ds, name):
             continue
         fig = draw(ds)
         path = out_dir / f"{name}.png"
@@ -206,3 +261,8 @@ def make_figures(ds: xr.Dataset, out_dir: str | Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _has_extra_dims(ds: xr.Dataset, name: str) -> bool:
+    """Figures other than ``families`` draw one family; they skip datasets with several."""
+    return "family" in ds.dims and name != "families"

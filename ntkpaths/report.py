@@ -1,0 +1,94 @@
+"""Markdown reports: the configuration, then a verdict table, then figures."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import xarray as xr
+
+from . import verdict
+from .verdict import Verdict
+
+CLAIMS = ("theorem1", "theorem2", "theorem3")
+
+
+def verdicts(ds: xr.Dataset, claims: tuple[str, ...] = CLAIMS, alpha: float = verdict.ALPHA) -> list[Verdict]:
+    """Every verdict the dataset's variables allow, for the chosen claims."""
+    rows: list[Verdict] = []
+    if "theorem1" in claims:
+        if "family" in ds.dims:
+            rows += [verdict.theorem1(ds.sel(family=f), str(f), alpha) for f in ds["family"].values]
+        else:
+            rows.append(verdict.theorem1(ds, ds.attrs.get("init", ""), alpha))
+    if "theorem2" in claims and "weight_slope" in ds:
+        one = ds.isel(input_dim=-1) if "input_dim" in ds.dims else ds
+        rows += verdict.weight_independence(one, alpha)
+        if one.sizes["width"] >= 3:
+            rows += verdict.weight_exponent(one, alpha)
+    if "theorem3" in claims:
+        if "weight_slope" in ds and "input_dim" in ds.dims and ds.sizes["input_dim"] >= 3:
+            rows += verdict.input_exponent(ds, alpha)
+        if "joint_active" in ds:
+            rows += verdict.joint_activation(ds, alpha)
+    return rows
+
+
+def _table(rows: list[Verdict]) -> str:
+    head = "| claim | conditions | measured ± se | prediction | statistic | verdict |\n|---|---|---|---|---|---|\n"
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    return head + "\n".join(
+        "| " + " | ".join(cell(t) for t in (r.claim, r.conditions, r.measured, r.prediction, r.statistic))
+        + f" | **{r.word}** |" for r in rows)
+
+
+def _config_lines(ds: xr.Dataset) -> list[str]:
+    configs = json.loads(ds.attrs["family_configs"]) if "family_configs" in ds.attrs else {"": json.loads(ds.attrs["config"])}
+    lines = []
+    for name, cfg in configs.items():
+        net = cfg["network"]
+        prefix = f"- **{name}**: " if name else "- "
+        lines.append(prefix + ", ".join(f"{k} = {_fmt(v)}" for k, v in net.items()))
+    first = next(iter(configs.values()))
+    sweep = {k: v for k, v in first.items() if k != "network"}
+    return ["- sweep: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in sweep.items())] + lines
+
+
+def _fmt(value) -> str:
+    """Short, readable config values (floats to 4 significant digits)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items() if v is not None) + "}"
+    return str(value)
+
+
+def render(ds: xr.Dataset, *, title: str, question: str = "", claims: tuple[str, ...] = CLAIMS,
+           figures: list[Path] | None = None, alpha: float = verdict.ALPHA, relative_to: Path | None = None) -> str:
+    """The report as markdown text."""
+    rows = verdicts(ds, claims, alpha)
+    parts = [f"# {title}", ""]
+    if question:
+        parts += [f"**Question.** {question}", ""]
+    parts += ["## Configuration", "", *_config_lines(ds), "",
+              f"Seed entropy {ds.attrs.get('seed_entropy')}; ntkpaths {ds.attrs.get('ntkpaths_version')}; "
+              f"created {ds.attrs.get('created')}.", "",
+              "## Verdicts", "",
+              f"Significance level {alpha} per claim, Bonferroni-corrected over the cells each row tests. "
+              "Verdicts are computed from the data when this report is written.", "", _table(rows), ""]
+    if figures:
+        parts += ["## Figures", ""]
+        for fig in figures:
+            rel = fig.relative_to(relative_to) if relative_to else fig
+            parts += [f"![{fig.stem}]({rel.as_posix()})", ""]
+    return "\n".join(parts)
+
+
+def write_report(ds: xr.Dataset, path: Path, **kwargs) -> Path:
+    """Render and write the markdown report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(ds, relative_to=path.parent, **kwargs))
+    return path

@@ -1,0 +1,191 @@
+"""Declarative studies: one TOML file per scientific question.
+
+A study names a sweep, the network families to run it on (each becomes a
+value of the dataset's ``family`` dimension), the claims to judge and the
+figures to draw. ``run_study`` writes ``dataset.zarr``, ``figures/`` and
+``report.md`` into one folder. Every family uses the same seed, so families
+are compared on common random numbers.
+
+Example::
+
+    [study]
+    name = "theorem1-path-probability"
+    title = "Is P(path active) = 2^-H?"
+    claims = ["theorem1"]
+    figures = ["families"]
+
+    [sweep]
+    depth = 12
+    widths = [8, 64, 512]
+    rel_se = 0.01
+
+    [families.he-fan-in]
+    init = "he-fan-in"
+
+    [smoke]          # overrides for a tiny run (tests, --smoke)
+    depth = 3
+    widths = [8]
+    nets = 10
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from . import plot, report, store
+from .config import ConfigError, InputConfig, NetworkConfig, SweepConfig, parse_angles
+from .sweep import run_sweep
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _list_of(check, noun):
+    return (lambda v: isinstance(v, list) and all(check(x) for x in v)), f"a list of {noun}"
+
+
+_STR = (lambda v: isinstance(v, str)), "a string"
+_INT = _int, "an integer"
+_NUM = _num, "a number"
+SCHEMA = {
+    "study": {"name": _STR, "title": _STR, "question": _STR, "claims": _list_of(lambda v: isinstance(v, str), "strings"),
+              "figures": _list_of(lambda v: isinstance(v, str), "strings")},
+    "sweep": {"depth": _INT, "widths": _list_of(_int, "integers"), "nets": _INT, "seed": _INT,
+              "input_dims": _list_of(_int, "integers"), "angles": _list_of(lambda v: _num(v) or isinstance(v, str), "angles"),
+              "stats": _list_of(lambda v: isinstance(v, str), "strings"), "method": _STR, "rel_se": _NUM,
+              "max_nets": _INT, "nets_per_task": _INT, "n_inputs": _INT, "inputs": _STR, "input_scale": _NUM},
+    "family": {"init": _STR, "gain": _NUM, "weight_dist": _STR, "bias_std": _NUM, "bias_mean": _NUM,
+               "weight_mean": _NUM, "dtype": _STR},
+}
+SCHEMA["smoke"] = SCHEMA["sweep"]
+
+
+@dataclass(frozen=True)
+class Study:
+    path: Path
+    name: str
+    title: str
+    question: str
+    claims: tuple[str, ...]
+    figures: tuple[str, ...]
+    sweep: dict
+    families: dict[str, dict]
+    smoke: dict = field(default_factory=dict)
+
+
+def _check_table(where: str, table, schema: dict) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(f"unknown key {where}.{key}; allowed: {', '.join(schema)}")
+        check, noun = schema[key]
+        if not check(value):
+            raise ConfigError(f"{where}.{key} must be {noun}, got {value!r}")
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file; errors name the bad key in one line."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read study {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        return _parse(path, doc)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _parse(path: Path, doc: dict) -> Study:
+    for key in doc:
+        if key not in ("study", "sweep", "families", "smoke"):
+            raise ConfigError(f"unknown key {key}; allowed: study, sweep, families, smoke")
+    for section in ("study", "sweep", "smoke"):
+        _check_table(section, doc.get(section, {}), SCHEMA[section])
+    families = doc.get("families", {"he-fan-in": {}})
+    if not isinstance(families, dict) or not families:
+        raise ConfigError("families is empty: give at least one [families.NAME] table")
+    for name, table in families.items():
+        _check_table(f"families.{name}", table, SCHEMA["family"])
+    meta, sweep = doc.get("study", {}), doc.get("sweep", {})
+    if "widths" in sweep and not sweep["widths"]:
+        raise ConfigError("sweep.widths is empty: the sweep has no cells")
+    claims = tuple(meta.get("claims", report.CLAIMS))
+    for claim in claims:
+        if claim not in report.CLAIMS:
+            raise ConfigError(f"unknown claim {claim!r} in study.claims; choose from {', '.join(report.CLAIMS)}")
+    figures = tuple(meta.get("figures", ()))
+    for fig in figures:
+        if fig not in plot.FIGURES:
+            raise ConfigError(f"unknown figure {fig!r} in study.figures; choose from {', '.join(plot.FIGURES)}")
+    return Study(path=path, name=meta.get("name", path.stem), title=meta.get("title", path.stem),
+                 question=meta.get("question", ""), claims=claims, figures=figures, sweep=sweep,
+                 families=families, smoke=doc.get("smoke", {}))
+
+
+def sweep_configs(study: Study, smoke: bool = False) -> dict[str, SweepConfig]:
+    """One SweepConfig per family."""
+    s = dict(study.sweep) | (study.smoke if smoke else {})
+    if smoke and "nets" in study.smoke and "rel_se" not in study.smoke:
+        s.pop("rel_se", None)  # a smoke run draws a fixed, small number of networks
+    inputs = InputConfig(kind=s.get("inputs", "uniform"), count=s.get("n_inputs", InputConfig.count),
+                         scale=s.get("input_scale", 1.0))
+    base = {k: s[k] for k in ("depth", "nets", "seed", "method", "rel_se", "max_nets", "nets_per_task") if k in s}
+    for key in ("widths", "input_dims", "stats"):
+        if key in s:
+            base[key] = tuple(s[key])
+    if "angles" in s:
+        base["angles"] = parse_angles(",".join(str(a) for a in s["angles"]))
+    base.setdefault("seed", 0)
+    _validated(study, "smoke and sweep" if smoke else "sweep", lambda: SweepConfig(inputs=inputs, **base))
+    return {name: _validated(study, f"families.{name}",
+                             lambda fam=fam: SweepConfig(network=NetworkConfig(**fam), inputs=inputs, **base))
+            for name, fam in study.families.items()}
+
+
+def _validated(study: Study, where: str, make: Callable[[], SweepConfig]) -> SweepConfig:
+    try:
+        return make()
+    except ConfigError as exc:
+        raise ConfigError(f"{study.path}: {where}: {exc}") from None
+
+
+def run_study(study: Study, out_dir: Path, *, smoke: bool = False, scheduler: str | None = None,
+              workers: int | None = None, progress: Callable[[str, int, int], None] | None = None) -> Path:
+    """Run every family, then write dataset.zarr, figures/ and report.md into ``out_dir``."""
+    configs = sweep_configs(study, smoke)
+    parts = []
+    for name, cfg in configs.items():
+        tick = (lambda done, total, name=name: progress(name, done, total)) if progress else None
+        parts.append(run_sweep(cfg, scheduler=scheduler, workers=workers, progress=tick))
+    ds = combine(parts, list(configs), configs, study)
+    store.write(ds, out_dir / "dataset.zarr", overwrite=True)
+    figures = plot.make_figures(ds, out_dir / "figures", names=study.figures)
+    return report.write_report(ds, out_dir / "report.md", title=study.title, question=study.question,
+                               claims=study.claims, figures=figures)
+
+
+def combine(parts: list[xr.Dataset], names: list[str], configs: dict[str, SweepConfig], study: Study) -> xr.Dataset:
+    """Stack the families along a ``family`` dimension (alone: no new dimension)."""
+    if len(parts) == 1:
+        ds = parts[0]
+    else:
+        ds = xr.concat(parts, dim=pd.Index(names, name="family"), combine_attrs="override",
+                       data_vars="all", coords="different", compat="equals", join="outer")
+        ds.attrs["family_configs"] = json.dumps({n: c.to_dict() for n, c in configs.items()})
+    ds.attrs["study"] = study.name
+    return ds
