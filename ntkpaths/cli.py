@@ -120,10 +120,9 @@ def sweep(
         inputs=input_cfg, input_dims=(file_dim,) if file_dim else _parse_list("--input-dims", input_dims),
         angles=parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets,
     )
-    if workers is not None and workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers}")
     out = out or Path("data") / f"sweep-depth{depth}.zarr"
     store.check_writable(out, overwrite, resume)
+    sweep_mod.preflight(cfg, scheduler, workers)
     started = time.perf_counter()
     with _progress() as bar:
         job = bar.add_task("sweep", total=None)
@@ -179,7 +178,8 @@ def study(
 ) -> None:
     """Run a declarative study: its sweep per family, figures, and a markdown report with verdicts."""
     spec = study_mod.load_study(path)
-    study_mod.sweep_configs(spec, smoke)  # refuse a bad study before any work
+    for cfg in study_mod.sweep_configs(spec, smoke).values():  # refuse a bad study before any work
+        sweep_mod.preflight(cfg, scheduler, workers)
     out = out or Path("data") / spec.name
     started = time.perf_counter()
     with _progress() as bar:

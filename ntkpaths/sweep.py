@@ -150,6 +150,17 @@ def check_memory(cfg: SweepConfig, workers: int, available: int | None = None) -
             f"{budget / 2**30:.1f} GiB are available per worker; use {hint}, or fewer --workers")
 
 
+def preflight(cfg: SweepConfig, scheduler: str | None, workers: int | None) -> None:
+    """Checks that need no work: the scheduler's form, and memory for a local run."""
+    remote = scheduler not in (None, "synchronous")
+    if remote and "://" not in scheduler:
+        raise NtkpathsError(f"unknown scheduler {scheduler!r}; use 'synchronous' or an address like tcp://HOST:8786")
+    if workers is not None and workers < 1:
+        raise NtkpathsError(f"workers must be an integer >= 1, got {workers}")
+    if not remote:
+        check_memory(cfg, 1 if scheduler == "synchronous" else (workers or os.cpu_count() or 1))
+
+
 def _run_synchronous(cfg, planner, columns, on_result):
     queue = deque(planner.next_tasks())
     while queue:
@@ -262,11 +273,7 @@ def run_sweep(
         See :mod:`ntkpaths.store` for the schema.
     """
     path = Path(path) if path is not None else None
-    remote = scheduler not in (None, "synchronous")
-    if remote and "://" not in scheduler:
-        raise NtkpathsError(f"unknown scheduler {scheduler!r}; use 'synchronous' or an address like tcp://HOST:8786")
-    if not remote:
-        check_memory(cfg, 1 if scheduler == "synchronous" else (workers or os.cpu_count() or 1))
+    preflight(cfg, scheduler, workers)
     cfg, raw, done, inputs = _start(cfg, path, overwrite, resume)
     planner = Planner(cfg, done)
     columns = {d: inp.columns("joint" in cfg.stats) for d, inp in inputs.items()}

@@ -1,0 +1,108 @@
+"""The implicit sampler agrees in distribution with the explicit one, and survives rank loss."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from ntkpaths import InputConfig, NetworkConfig, SweepConfig, run_sweep, sample
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """One fixed input set, so that different seeds give independent networks on the same inputs."""
+    path = tmp_path_factory.mktemp("inputs") / "x.npy"
+    np.save(path, np.random.default_rng(123).uniform(-1, 1, size=(6, 16)))
+    return InputConfig.from_file(path)[0]
+
+
+def per_network(inputs, method, width, depth, seed=0, network=NetworkConfig(), stats_=()):
+    cfg = SweepConfig(depth=depth, widths=(width,), nets=N, seed=seed, method=method, stats=stats_,
+                      network=network, nets_per_task=N, inputs=inputs, input_dims=(16,))
+    return run_sweep(cfg, scheduler="synchronous")
+
+
+def two_sample_p(a: np.ndarray, b: np.ndarray, bins: int = 10) -> float:
+    """Chi-square homogeneity test on pooled-quantile bins (F is discrete, so no KS)."""
+    edges = np.unique(np.quantile(np.concatenate([a, b]), np.linspace(0, 1, bins + 1)))
+    idx_a = np.clip(np.searchsorted(edges, a, side="right") - 1, 0, len(edges) - 2)
+    idx_b = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, len(edges) - 2)
+    table = np.stack([np.bincount(idx_a, minlength=len(edges) - 1), np.bincount(idx_b, minlength=len(edges) - 1)])
+    table = table[:, table.sum(axis=0) > 0]
+    return stats.chi2_contingency(table).pvalue
+
+
+def moments_z(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """z-scores of the differences of means and of variances, from each sample's own se."""
+    def mean_var(x):
+        c = x - x.mean()
+        v = c.var(ddof=1)
+        return x.mean(), x.std(ddof=1) / np.sqrt(x.size), v, np.sqrt((np.mean(c**4) - v**2) / x.size)
+    ma, sa, va, sva = mean_var(a)
+    mb, sb, vb, svb = mean_var(b)
+    return (ma - mb) / np.hypot(sa, sb), (va - vb) / np.hypot(sva, svb)
+
+
+@pytest.mark.parametrize("width,depth", [(4, 3), (16, 4), (64, 3)])
+def test_active_fraction_agrees_in_distribution(inputs, width, depth):
+    ex = per_network(inputs, "explicit", width, depth, seed=1)["active_fraction"].isel(width=0)
+    im = per_network(inputs, "implicit", width, depth, seed=2)["active_fraction"].isel(width=0)
+    for h in range(1, depth + 1):
+        a = ex.sel(depth=h).mean("input").values
+        b = im.sel(depth=h).mean("input").values
+        assert two_sample_p(a, b) > 1e-3, (width, h)
+        z_mean, z_var = moments_z(a, b)
+        assert abs(z_mean) <= 5 and abs(z_var) <= 5, (width, h, z_mean, z_var)
+
+
+def test_two_sample_test_has_power(inputs):
+    """The same test separates He from a family with a small positive bias."""
+    he = per_network(inputs, "implicit", 16, 3, seed=3)["active_fraction"].isel(width=0, depth=-1).mean("input").values
+    biased = per_network(inputs, "implicit", 16, 3, seed=4, network=NetworkConfig(bias_mean=0.05))
+    b = biased["active_fraction"].isel(width=0, depth=-1).mean("input").values
+    assert two_sample_p(he, b) < 1e-6
+
+
+def test_joint_activation_agrees(inputs):
+    ex = per_network(inputs, "explicit", 16, 3, seed=5, stats_=("joint",))
+    im = per_network(inputs, "implicit", 16, 3, seed=6, stats_=("joint",))
+    z = (ex.joint_active - im.joint_active) / np.hypot(ex.joint_active_se, im.joint_active_se)
+    assert float(abs(z).max()) <= 5, z.values
+
+
+def test_weight_slope_agrees(inputs):
+    """Tracked edges (implicit) and all edges (explicit) estimate the same E[t_l | Z=1]."""
+    ex = per_network(inputs, "explicit", 32, 3, seed=7, stats_=("weights",))
+    im = per_network(inputs, "implicit", 32, 3, seed=8, stats_=("weights",))
+    z = (ex.weight_slope - im.weight_slope) / np.hypot(ex.weight_slope_se, im.weight_slope_se)
+    assert float(abs(z).max()) <= 5, z.values
+    # and both see the dependence: it is far from zero at width 32
+    assert float((im.weight_slope / im.weight_slope_se).min()) > 5
+
+
+def test_duplicate_inputs_and_dead_layers_give_no_nans():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(3, 5))
+    x = np.vstack([x, x[:1], np.zeros((1, 5))])   # a duplicate and a zero input: G is singular
+    layers = list(sample.iter_layers_implicit(NetworkConfig(), [16] * 6, x, rng=rng, track=True))
+    for layer in layers:
+        assert np.isfinite(layer.z).all() and np.isfinite(layer.tracked.t).all()
+        np.testing.assert_array_equal(layer.z[:, 0], layer.z[:, 3])  # duplicates stay identical
+        assert (layer.z[:, 4] == 0).all()                              # a zero input stays dead
+
+
+def test_fully_dead_layer_stays_dead():
+    x = np.ones((2, 3))
+    dead = -np.ones((8, 2))  # a layer with every neuron off
+    h_layers = sample.iter_layers_implicit(NetworkConfig(), [8, 8], x, rng=np.random.default_rng(1))
+    first = next(h_layers)
+    assert np.isfinite(first.z).all()
+    # feed a dead layer by hand through the moment and factor helpers
+    mean, cov = sample._moments(np.maximum(dead, 0), 0.5, NetworkConfig())
+    root, pinv = sample._factor(cov)
+    assert not root.any() and not pinv.any() and not mean.any()
+
+
+def test_implicit_refuses_uniform_weights():
+    with pytest.raises(Exception, match="normal weights"):
+        SweepConfig(method="implicit", network=NetworkConfig(weight_dist="uniform"))
