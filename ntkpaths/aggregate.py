@@ -68,13 +68,10 @@ def summarise_active_fraction(raw: xr.Dataset) -> xr.Dataset:
 
 def summarise_weights(raw: xr.Dataset) -> xr.Dataset:
     """Theorem 2: P(Z_p = 1 | t_l in bin) / P(Z_p = 1) and E[t_l | Z_p = 1], paths through all layers."""
-    f_deep = raw["active_fraction"].isel(depth=-1).sum("input")
-    n_in = raw.sizes["input"]
     ds = xr.Dataset()
-    est, se = ratio_of_means([raw["weight_num"]], [raw["weight_den"], f_deep], scale=n_in)
-    _with(ds, "weight_dependence", est, se, long_name="P(Z=1 | t_l in bin) / P(Z=1)",
-          description="1 everywhere means independence of the path's weight at that layer")
-    est, se = ratio_of_means([raw["weight_tz"]], [f_deep])
+    _conditional(ds, raw, "weight_dependence", "weight", long_name="P(Z=1 | t_l in bin) / P(Z=1)",
+                 description="1 everywhere means independence of the path's weight at that layer")
+    est, se = ratio_of_means([raw["weight_tz"]], [_deep_sum(raw)])
     _with(ds, "weight_slope", est, se, long_name="E[t_l | Z=1]",
           description="least-squares slope of weight_dependence against standardised t; 0 means independence")
     hidden = xr.apply_ufunc(theory.weight_slope, raw["width"])
@@ -89,15 +86,22 @@ def summarise_weights(raw: xr.Dataset) -> xr.Dataset:
 
 def summarise_inputs(raw: xr.Dataset) -> xr.Dataset:
     """Theorem 3: dependence on the path's input-weight share c and on x_i0 alone."""
-    f_deep = raw["active_fraction"].isel(depth=-1).sum("input")
-    n_in = raw.sizes["input"]
     ds = xr.Dataset()
-    est, se = ratio_of_means([raw["input_num"]], [raw["input_den"], f_deep], scale=n_in)
-    _with(ds, "input_dependence", est, se, long_name="P(Z=1 | c in bin) / P(Z=1)",
-          description="c = x_i0 W_1[j1, i0] / (std(W_1) |x|)")
-    est, se = ratio_of_means([raw["xvalue_num"]], [raw["xvalue_den"], f_deep], scale=n_in)
-    _with(ds, "input_value_dependence", est, se, long_name="P(Z=1 | x_i0 sqrt(d)/|x| in bin) / P(Z=1)")
+    _conditional(ds, raw, "input_dependence", "input", long_name="P(Z=1 | c in bin) / P(Z=1)",
+                 description="c = x_i0 W_1[j1, i0] / (std(W_1) |x|)")
+    _conditional(ds, raw, "input_value_dependence", "xvalue", long_name="P(Z=1 | x_i0 sqrt(d)/|x| in bin) / P(Z=1)")
     return ds
+
+
+def _deep_sum(raw: xr.Dataset) -> xr.DataArray:
+    """Per network: F at the largest depth, summed over inputs."""
+    return raw["active_fraction"].isel(depth=-1).sum("input")
+
+
+def _conditional(ds: xr.Dataset, raw: xr.Dataset, name: str, prefix: str, **attrs) -> None:
+    """P(Z=1 | bin) / P(Z=1) from the raw ``{prefix}_num`` and ``{prefix}_den`` sums."""
+    est, se = ratio_of_means([raw[f"{prefix}_num"]], [raw[f"{prefix}_den"], _deep_sum(raw)], scale=raw.sizes["input"])
+    _with(ds, name, est, se, **attrs)
 
 
 def summarise_joint(raw: xr.Dataset) -> xr.Dataset:

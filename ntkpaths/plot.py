@@ -78,15 +78,27 @@ def _band(ax, x, y, se, color, label=None):
     ax.fill_between(x, y - ERRORBAR_SE * se, y + ERRORBAR_SE * se, color=color, alpha=0.25, lw=0)
 
 
+def _facets(n: int, ncol: int, size: tuple[float, float], xlabel: str, ylabel: str, sharey: bool = True):
+    """A grid of n panels (extra panels hidden), labelled on the outer edges."""
+    ncol = min(ncol, n)
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(size[0] * ncol, size[1] * nrow), sharex=True, sharey=sharey,
+                             constrained_layout=True, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    return fig, axes
+
+
 def plot_weight_dependence(ds: xr.Dataset) -> plt.Figure:
     """P(Z=1 | t_l) / P(Z=1) against the standardised path weight t, one panel per layer."""
     sns.set_theme(style="whitegrid", context="notebook")
     ds, note = _one_input_dim(ds)
     layers = ds["layer"].values
-    ncol = min(4, len(layers))
-    nrow = int(np.ceil(len(layers) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 2.8 * nrow), sharex=True, sharey=True,
-                             constrained_layout=True, squeeze=False)
+    fig, axes = _facets(len(layers), 4, (3.3, 2.8), "t = W / std(W)  (layer 1: times sign x)", "P(Z=1 | t) / P(Z=1)")
     colors = _width_colors(ds["width"].values)
     t = ds["t_bin"].values
     for ax, layer in zip(axes.flat, layers):
@@ -95,12 +107,6 @@ def plot_weight_dependence(ds: xr.Dataset) -> plt.Figure:
             _band(ax, t, cell["weight_dependence"].values, cell["weight_dependence_se"].values, color, str(w))
         ax.axhline(1.0, color="k", ls="--", lw=1)
         ax.set_title(f"layer {layer}", fontsize="medium")
-    for ax in axes.flat[len(layers):]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("t = W / std(W)  (layer 1: times sign x)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("P(Z=1 | t) / P(Z=1)")
     axes.flat[0].legend(title="width", fontsize="x-small", ncol=2)
     fig.suptitle(f"Theorem 2: dependence of path activation on the path's weight (±2 se, {note})")
     return fig
@@ -156,10 +162,7 @@ def plot_joint(ds: xr.Dataset) -> plt.Figure:
     sns.set_theme(style="whitegrid", context="notebook")
     ds, note = _one_input_dim(ds)
     angles = ds["angle"].values
-    ncol = min(3, len(angles))
-    nrow = int(np.ceil(len(angles) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.0 * nrow), sharex=True, sharey=True,
-                             constrained_layout=True, squeeze=False)
+    fig, axes = _facets(len(angles), 3, (3.8, 3.0), "hidden layers H", "P(active for both)")
     depth = ds["depth"].values
     colors = _width_colors(ds["width"].values)
     for ax, angle in zip(axes.flat, angles):
@@ -171,12 +174,6 @@ def plot_joint(ds: xr.Dataset) -> plt.Figure:
         ax.plot(depth, ds["joint_independent"].values, "k:", lw=1.3, label="$4^{-H}$")
         ax.set_yscale("log", base=2)
         ax.set_title(f"θ = {angle / np.pi:.3g}π", fontsize="medium")
-    for ax in axes.flat[len(angles):]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("hidden layers H")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("P(active for both)")
     axes.flat[0].legend(fontsize="x-small", ncol=2, title="width")
     fig.suptitle(f"Joint activation of two inputs at angle θ ({note})")
     return fig
@@ -186,10 +183,7 @@ def plot_families(ds: xr.Dataset) -> plt.Figure:
     """P(path active) / 2^-H against depth, one panel per family, one line per width."""
     sns.set_theme(style="whitegrid", context="notebook")
     families = ds["family"].values
-    ncol = min(3, len(families))
-    nrow = int(np.ceil(len(families) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.0 * nrow), sharex=True,
-                             constrained_layout=True, squeeze=False)
+    fig, axes = _facets(len(families), 3, (4.0, 3.0), "hidden layers H", "P(active) / $2^{-H}$", sharey=False)
     colors = _width_colors(ds["width"].values)
     depth = ds["depth"].values
     for ax, fam in zip(axes.flat, families):
@@ -202,12 +196,6 @@ def plot_families(ds: xr.Dataset) -> plt.Figure:
         ax.axhline(1.0, color="k", ls="--", lw=1.2)
         ax.set_yscale("log", base=2)
         ax.set_title(str(fam), fontsize="medium")
-    for ax in axes.flat[len(families):]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("hidden layers H")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("P(active) / $2^{-H}$")
     axes.flat[0].legend(title="width", fontsize="x-small", ncol=2)
     fig.suptitle("Theorem 1 across initialisations (±2 se)")
     return fig
