@@ -1,6 +1,7 @@
 """The ``ntkpaths`` command line: parse, build a config, call the public API."""
 from __future__ import annotations
 
+import itertools
 import signal
 import sys
 import time
@@ -51,22 +52,24 @@ def _progress() -> Progress:
                     console=err_console, transient=False)
 
 
+CELL_DIMS = ("family", "input_dim", "width")
+
+
 def _cells(ds) -> list[dict]:
-    """Selectors of every sweep cell: width, and input_dim when it is a dimension."""
-    dims = [d for d in ("input_dim", "width") if d in ds.dims]
-    grid = ds[dims].to_dataframe().index if len(dims) > 1 else ds[dims[0]].values
-    return [dict(zip(dims, key if len(dims) > 1 else (key,))) for key in grid]
+    """Selectors of every sweep cell: width, with family and input_dim when they are dimensions."""
+    dims = [d for d in CELL_DIMS if d in ds.dims]
+    return [dict(zip(dims, key)) for key in itertools.product(*(ds[d].values for d in dims))]
 
 
 def _label(sel: dict) -> list[str]:
-    return [str(int(sel[d])) for d in ("input_dim", "width") if d in sel]
+    return [str(sel[d]) for d in CELL_DIMS if d in sel]
 
 
 def _summary_table(ds) -> Table:
     z = aggregate.z_scores(ds)
     deepest = int(ds["depth"].max())
     table = Table(title=f"P(path active) at depth {deepest} (every depth: ntkpaths info)")
-    keys = [d for d in ("input_dim", "width") if d in ds.dims]
+    keys = [d for d in CELL_DIMS if d in ds.dims]
     for col in (*keys, "networks", "p_active", "se", "2^-H", "max |z|"):
         table.add_column(col, justify="right")
     if "weight_slope" in ds:
@@ -156,7 +159,7 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
     ds = store.load(path)
     z = aggregate.z_scores(ds)
     table = Table(title=f"{path}  ({ds.attrs['init']}, inputs {ds.attrs['input_kind']}, seed {ds.attrs['seed_entropy']})")
-    keys = [d for d in ("input_dim", "width") if d in ds.dims]
+    keys = [d for d in CELL_DIMS if d in ds.dims]
     for col in (*keys, "depth", "networks", "p_active", "se", "2^-H", "z"):
         table.add_column(col, justify="right")
     for sel in _cells(ds):
