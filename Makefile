@@ -24,5 +24,8 @@ test: $(BIN)/.installed
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -m slow
 
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_speed.py
+
 clean-data:
 	rm -rf $(SWEEP) data/sweep-depth8-figures
