@@ -125,20 +125,32 @@ def sweep(
     )
     out = out or Path("data") / f"sweep-depth{depth}.zarr"
     store.check_writable(out, overwrite, resume)
+    if resume and out.exists() and not overwrite:
+        store.resumable_config(out, cfg)
     sweep_mod.preflight(cfg, scheduler, workers)
     started = time.perf_counter()
+    seen: list[int] = []
+
+    def tick(done: int, total: int) -> None:
+        seen.append(done)
+        bar.update(job, completed=done, total=total)
+
     with _progress() as bar:
         job = bar.add_task("sweep", total=None)
         ds = sweep_mod.run_sweep(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite,
-                                 resume=resume, progress=lambda done, total: bar.update(job, completed=done, total=total),
-                                 on_client=lambda c: err_console.print(f"dask dashboard: {c.dashboard_link}"))
+                                 resume=resume, progress=tick, on_client=_print_dashboard)
     wall = time.perf_counter() - started
     console.print(_summary_table(ds))
-    networks = int(ds["n_networks"].isel(depth=0).sum())
-    console.print(f"{len(_cells(ds))} cells, {networks} networks ({store.config_of(ds).sampler} sampler), "
-                  f"{wall:.1f} s wall, {networks / wall:.1f} networks/s")
+    networks, computed = int(ds["n_networks"].isel(depth=0).sum()), seen[-1] - seen[0]
+    console.print(f"{len(_cells(ds))} cells, {networks} networks ({store.config_of(ds).sampler} sampler); "
+                  f"this run drew {computed} in {wall:.1f} s wall, {computed / wall:.1f} networks/s")
     console.print(f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
     console.print(f"wrote {out}")
+
+
+def _print_dashboard(client) -> None:
+    if "dashboard" in client.scheduler_info().get("services", {}):
+        err_console.print(f"dask dashboard: {client.dashboard_link}")
 
 
 @app.command("plot")
@@ -224,7 +236,7 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         rv = app(args=argv, prog_name="ntkpaths", standalone_mode=False)
     except (NtkpathsError, typer.TyperException) as exc:
@@ -233,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         rv = 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if rv == 130:
         err_console.print("interrupted; finished blocks are kept: rerun the same command with --resume", markup=False)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -220,11 +220,8 @@ def finalize(path: Path, ds: xr.Dataset) -> None:
     zarr.consolidate_metadata(str(path))
 
 
-def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
-    """Resume: the stored config, the raw values written so far, the done blocks, completeness.
-
-    ``cfg`` must equal the stored config, except that a missing seed adopts the stored one.
-    """
+def resumable_config(path: Path, cfg: SweepConfig) -> SweepConfig:
+    """The stored config, if ``cfg`` may resume ``path`` (a missing seed adopts the stored one)."""
     attrs = _attrs(path)
     if attrs.get("schema") != SCHEMA:
         raise StoreError(f"{path} is not an ntkpaths sweep store; cannot resume it")
@@ -234,6 +231,16 @@ def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
         diff = [k for k, v in stored.to_dict().items() if v != mine.to_dict()[k]]
         raise StoreError(f"{path} was written with different options ({', '.join(diff)}); "
                          "rerun with the same options, or use --overwrite")
+    return stored
+
+
+def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
+    """Resume: the stored config, the raw values written so far, the done blocks, completeness.
+
+    ``cfg`` must equal the stored config, except that a missing seed adopts the stored one.
+    """
+    stored = resumable_config(path, cfg)
+    attrs = _attrs(path)
     marks = (path / DONE_DIR).glob("*") if (path / DONE_DIR).exists() else []
     done = {tuple(int(v) for v in m.name.split("-")) for m in marks}
     complete = bool(attrs.get("complete"))

@@ -186,11 +186,12 @@ def _run_distributed(cfg, planner, columns, on_result, scheduler, workers, on_cl
     client, cluster = _client(scheduler, workers)
     try:
         on_client(client)
-        shipped = {d: client.scatter(c, broadcast=True) for d, c in columns.items()}
         tasks: dict = {}
 
         def submit(batch):
-            futures = [client.submit(guarded_task, cfg, t, shipped[t.input_dim], pure=False) for t in batch]
+            # Inputs travel inside each task (they are small): scattered data
+            # is lost for good when the workers holding it die.
+            futures = [client.submit(guarded_task, cfg, t, columns[t.input_dim], pure=False) for t in batch]
             tasks.update(zip(futures, batch))
             return futures
 
@@ -198,7 +199,7 @@ def _run_distributed(cfg, planner, columns, on_result, scheduler, workers, on_cl
         for fut in pending:
             task = tasks.pop(fut)
             if planner.wanted(task):
-                on_result(task, fut.result())
+                on_result(task, _result(fut, task, cfg))
             for new in submit(planner.next_tasks()):
                 pending.add(new)
             for other, t in list(tasks.items()):
@@ -208,6 +209,19 @@ def _run_distributed(cfg, planner, columns, on_result, scheduler, workers, on_cl
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _result(fut, task: Task, cfg: SweepConfig) -> dict[str, np.ndarray]:
+    """A finished task's value; a task the cluster lost becomes a one-line error."""
+    try:
+        return fut.result()
+    except NtkpathsError:
+        raise
+    except Exception as exc:
+        raise NtkpathsError(
+            f"the cluster lost task input_dim={task.input_dim} width={task.width} networks "
+            f"{task.start}..{task.stop - 1} (seed {cfg.seed}): {type(exc).__name__}; "
+            "finished blocks are kept: rerun with --resume") from None
 
 
 def _start(cfg: SweepConfig, path: Path | None, overwrite: bool, resume: bool):
@@ -278,6 +292,8 @@ def run_sweep(
     planner = Planner(cfg, done)
     columns = {d: inp.columns("joint" in cfg.stats) for d, inp in inputs.items()}
     counter = {"done": sum(len(v) for v in done.values())}
+    if progress is not None:
+        progress(counter["done"], max(planner.planned(), counter["done"]))
 
     def on_result(task: Task, block: dict[str, np.ndarray]) -> None:
         store.put_block(raw, cfg, task, block)
