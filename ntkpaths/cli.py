@@ -80,7 +80,7 @@ def _summary_table(ds) -> Table:
                f"{float(cell.p_active_se):.2g}", f"{float(cell.p_theory):.5g}", f"{float(abs(z.sel(sel)).max()):.2f}"]
         if "weight_slope" in ds and deepest > 1:
             slope = cell.sel(layer=2)
-            row.append(f"{float(slope.weight_slope):.4f} ± {float(slope.weight_slope_se):.4f}")
+            row.append(f"{float(slope.weight_slope):.4f} ± {float(slope.weight_slope_se):.1g}")
         table.add_row(*row)
     return table
 
