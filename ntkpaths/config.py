@@ -20,7 +20,7 @@ DTYPES = ("float32", "float64")
 INPUT_KINDS = ("uniform", "gaussian", "sphere", "file")
 STATS = ("weights", "inputs", "joint")
 METHODS = ("auto", "explicit", "implicit")
-MIN_NETS = 32  # fewest networks before a relative-se target may stop a cell
+MIN_NETS = 100  # fewest networks before a relative-se target may stop a cell: se from fewer is unreliable
 DEFAULT_ANGLES = tuple(math.pi * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8))
 
 

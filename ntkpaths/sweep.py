@@ -9,6 +9,7 @@ task size, worker count or completion order.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections import deque
@@ -183,7 +184,8 @@ def _client(scheduler: str | None, workers: int | None):
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30,
                           "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 1 << 30}):
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address="127.0.0.1:0")
+                               processes=True, dashboard_address="127.0.0.1:0",
+                               silence_logs=logging.ERROR)  # cancelled surplus blocks are expected
     return Client(cluster), cluster
 
 
