@@ -94,8 +94,8 @@ def summarise_inputs(raw: xr.Dataset) -> xr.Dataset:
 
 
 def _deep_sum(raw: xr.Dataset) -> xr.DataArray:
-    """Per network: F at the largest depth, summed over inputs."""
-    return raw["active_fraction"].isel(depth=-1).sum("input")
+    """Per network: F at the largest depth, summed over inputs (NaN for networks not drawn)."""
+    return raw["active_fraction"].isel(depth=-1).sum("input", min_count=1)
 
 
 def _conditional(ds: xr.Dataset, raw: xr.Dataset, name: str, prefix: str, **attrs) -> None:

@@ -152,22 +152,27 @@ def _moments(h: np.ndarray, std: float, cfg: NetworkConfig) -> tuple[np.ndarray,
 
 
 def _factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A square root R (cov = R R^T) and the pseudo-inverse of a PSD matrix, robust to rank loss."""
+    """Eigenvectors u and square-root eigenvalues of a PSD matrix, zero where rank is lost.
+
+    cov = R R^T with R = u * root_lam, robust to duplicate inputs and dead units.
+    """
     lam, u = np.linalg.eigh(cov)
     keep = lam > max(lam.max(), 0.0) * 1e-10
-    root = u * np.sqrt(np.where(keep, lam, 0.0))
-    pinv = (u * np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)) @ u.T
-    return root, pinv
+    return u, np.sqrt(np.where(keep, lam, 0.0))
 
 
-def _track(rng, h_src, z, mean, pinv, std, cfg) -> np.ndarray:
-    """Standardised weights e_j,src(j) drawn from their Gaussian law given the row z_j.
+def _track(rng, h_src, eps, u, root_lam, std, cfg) -> np.ndarray:
+    """Standardised weights e_j,src(j), drawn from their law given the row's draw eps_j.
 
-    Cov(e_js, z_j) = std h_s, so e_js | z_j ~ N(mu + std h_s^T C^+ (z_j - m), 1 - std^2 h_s^T C^+ h_s).
+    With z_j - m = R eps_j and R = u diag(root_lam), Cov(e_js, eps_jk) = std (u_k . h_s) / root_lam_k
+    =: c_k, so e_js | eps_j ~ N(mu + c . eps_j, 1 - |c|^2). Conditioning on eps (not on z and a
+    pseudo-inverse) keeps float32 rounding of z out of near-singular directions.
     """
-    a = std * (h_src @ pinv)
-    loc = cfg.weight_mean + np.einsum("jb,jb->j", a, z - mean)
-    var = np.clip(1.0 - std * np.einsum("jb,jb->j", a, h_src), 0.0, None)
+    kept = root_lam > 0
+    c = np.zeros_like(h_src)
+    c[:, kept] = std * (h_src @ u[:, kept]) / root_lam[kept]
+    loc = cfg.weight_mean + np.einsum("jk,jk->j", c, eps.astype(np.float64))
+    var = np.clip(1.0 - np.einsum("jk,jk->j", c, c), 0.0, None)
     return loc + np.sqrt(var) * rng.standard_normal(len(loc))
 
 
@@ -203,13 +208,14 @@ def iter_layers_implicit(
         fan_in = h.shape[0]
         std = cfg.weight_std(fan_in, n)
         mean, cov = _moments(h, std, cfg)
-        root, pinv = _factor(cov)
-        z = rng.standard_normal((n, h.shape[1]), dtype=dtype) @ root.T.astype(dtype)
+        u, root_lam = _factor(cov)
+        eps = rng.standard_normal((n, h.shape[1]), dtype=dtype)
+        z = eps @ (u * root_lam).T.astype(dtype)
         z += mean.astype(dtype)
         tracked = None
         if track:
             src = np.arange(n) % fan_in
-            tracked = Tracked(src=src, t=_track(rng, h[src], z, mean, pinv, std, cfg))
+            tracked = Tracked(src=src, t=_track(rng, h[src], eps, u, root_lam, std, cfg))
         yield Layer(z=z, std=std, tracked=tracked)
         h = np.maximum(z, 0).astype(np.float64)
 

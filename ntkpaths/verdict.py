@@ -138,7 +138,7 @@ def input_exponent(ds: xr.Dataset, alpha: float = ALPHA) -> list[Verdict]:
         rows.append(Verdict(
             claim="Theorem 3: Z_p independent of the path's input term x_i0 W_1[j1, i0]",
             conditions=f"width {int(w)}, input dim {int(big.input_dim)}",
-            measured=f"E[t_1 | Z=1] = {float(big.weight_slope):.4f} ± {float(big.weight_slope_se):.4f}",
+            measured=f"E[t_1 | Z=1] = {float(big.weight_slope):.4f} ± {float(big.weight_slope_se):.2g}",
             prediction="0", statistic=f"z = {z_zero:.1f} (threshold {z_critical(alpha, 1):.2f})",
             agrees=bool(abs(z_zero) <= z_critical(alpha, 1))))
         fit = fit_power_law(c.input_dim.values.astype(float), c.weight_slope.values, c.weight_slope_se.values)

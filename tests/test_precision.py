@@ -80,3 +80,17 @@ def test_bad_targets_are_refused():
         SweepConfig(rel_se=1.5)
     with pytest.raises(ConfigError, match="max nets"):
         SweepConfig(rel_se=0.1, max_nets=MIN_NETS - 1)
+
+
+def test_precision_target_keeps_every_estimate_of_the_networks_it_used():
+    """A rel-se cell holds unused network slots; every summary must equal a fixed-size run
+    over exactly the networks it kept."""
+    cfg = SweepConfig(depth=3, widths=(32,), seed=5, rel_se=0.05, max_nets=2000, nets_per_task=16,
+                      stats=("weights", "inputs", "joint"))
+    targeted = run_sweep(cfg, scheduler="synchronous")
+    n = int(targeted.n_networks.max())
+    assert MIN_NETS <= n < cfg.max_nets
+    fixed = run_sweep(dataclasses.replace(cfg, rel_se=None, nets=n), scheduler="synchronous")
+    for name in ("p_active", "p_active_se", "weight_slope", "weight_slope_se", "weight_dependence",
+                 "input_dependence", "input_value_dependence", "joint_active", "joint_active_se"):
+        np.testing.assert_allclose(targeted[name].values, fixed[name].values, rtol=1e-12, err_msg=name)
