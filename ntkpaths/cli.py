@@ -190,6 +190,7 @@ def study(
     smoke: Annotated[bool, typer.Option(help="Run the study's tiny [smoke] size (checks the pipeline).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', or a dask scheduler address; default a local cluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
+    reuse: Annotated[bool, typer.Option(help="Redraw figures and report from the study's existing dataset; run nothing.")] = False,
 ) -> None:
     """Run a declarative study: its sweep per family, figures, and a markdown report with verdicts."""
     spec = study_mod.load_study(path)
@@ -205,7 +206,8 @@ def study(
                 jobs[family] = bar.add_task(family, total=total)
             bar.update(jobs[family], completed=done, total=total)
 
-        report_path = study_mod.run_study(spec, out, smoke=smoke, scheduler=scheduler, workers=workers, progress=tick)
+        report_path = study_mod.run_study(spec, out, smoke=smoke, scheduler=scheduler, workers=workers,
+                                          progress=tick, reuse=reuse)
     console.print(f"{spec.name}: {time.perf_counter() - started:.1f} s wall")
     console.print(f"wrote {report_path}")
 

@@ -165,15 +165,22 @@ def _validated(study: Study, where: str, make: Callable[[], SweepConfig]) -> Swe
 
 
 def run_study(study: Study, out_dir: Path, *, smoke: bool = False, scheduler: str | None = None,
-              workers: int | None = None, progress: Callable[[str, int, int], None] | None = None) -> Path:
-    """Run every family, then write dataset.zarr, figures/ and report.md into ``out_dir``."""
-    configs = sweep_configs(study, smoke)
-    parts = []
-    for name, cfg in configs.items():
-        tick = (lambda done, total, name=name: progress(name, done, total)) if progress else None
-        parts.append(run_sweep(cfg, scheduler=scheduler, workers=workers, progress=tick))
-    ds = combine(parts, list(configs), configs, study)
-    store.write(ds, out_dir / "dataset.zarr", overwrite=True)
+              workers: int | None = None, progress: Callable[[str, int, int], None] | None = None,
+              reuse: bool = False) -> Path:
+    """Run every family, then write dataset.zarr, figures/ and report.md into ``out_dir``.
+
+    With ``reuse``, redraw the figures and the report from the existing dataset instead.
+    """
+    if reuse:
+        ds = store.load(out_dir / "dataset.zarr").load()
+    else:
+        configs = sweep_configs(study, smoke)
+        parts = []
+        for name, cfg in configs.items():
+            tick = (lambda done, total, name=name: progress(name, done, total)) if progress else None
+            parts.append(run_sweep(cfg, scheduler=scheduler, workers=workers, progress=tick))
+        ds = combine(parts, list(configs), configs, study)
+        store.write(ds, out_dir / "dataset.zarr", overwrite=True)
     figures = plot.make_figures(ds, out_dir / "figures", names=study.figures)
     return report.write_report(ds, out_dir / "report.md", title=study.title, question=study.question,
                                claims=study.claims, figures=figures)
