@@ -78,6 +78,8 @@ def sample_pairs(base: np.ndarray, angles: Sequence[float], *, rng: np.random.Ge
     with u a random unit vector orthogonal to ``base``.
     """
     u = rng.standard_normal(base.shape)
+    if not np.any(base):
+        return np.zeros((len(angles), base.size))  # no angle to a zero input; unused unless asked for
     if base.size > 1:
         u -= (u @ base) / (base @ base) * base
     u /= np.linalg.norm(u)

@@ -9,6 +9,7 @@ task size, worker count or completion order.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -161,6 +162,8 @@ def preflight(cfg: SweepConfig, scheduler: str | None, workers: int | None) -> N
         raise NtkpathsError(f"workers must be an integer >= 1, got {workers}")
     if not remote:
         check_memory(cfg, 1 if scheduler == "synchronous" else (workers or os.cpu_count() or 1))
+    for d in cfg.input_dims:  # bad input files fail here, before any output
+        sweep_inputs(cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=0), d)
 
 
 def _run_synchronous(cfg, planner, columns, on_result):

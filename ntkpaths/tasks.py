@@ -76,6 +76,9 @@ def sweep_inputs(cfg: SweepConfig, dim: int) -> Inputs:
     main = sample.sample_inputs(cfg.inputs, dim, rng=rng)
     if main.shape[1] != dim:
         raise NtkpathsError(f"input file {cfg.inputs.path} has {main.shape[1]} features, expected {dim}")
+    if "joint" in cfg.stats and not np.any(main[0]):
+        raise NtkpathsError("the first input is zero, so input pairs at an angle to it are undefined; "
+                            "drop 'joint' from --stats or reorder the inputs")
     pairs = sample.sample_pairs(main[0], cfg.angles, rng=rng)
     return Inputs(main=main, base=main[0], pairs=pairs)
 

@@ -89,5 +89,7 @@ def first_layer_weight_slope(x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, dtype=float)
     d = np.sum(np.isfinite(x), axis=-1)
-    ratio = np.nansum(np.abs(x), axis=-1) / (d * np.sqrt(np.nansum(x**2, axis=-1)))
-    return np.sqrt(2.0 / np.pi) * ratio.mean(axis=-1)
+    norm = np.sqrt(np.nansum(x**2, axis=-1))
+    # a zero input has no active path, so it does not enter E[. | Z=1]
+    ratio = np.where(norm > 0, np.nansum(np.abs(x), axis=-1) / (d * np.where(norm > 0, norm, 1.0)), np.nan)
+    return np.sqrt(2.0 / np.pi) * np.nanmean(ratio, axis=-1)

@@ -109,6 +109,12 @@ def _dense_edge_counts(t: np.ndarray, on_dst: np.ndarray, on_src: np.ndarray, bi
     return both, every.astype(float)
 
 
+def _norm(x: np.ndarray) -> np.ndarray:
+    """|x| per input, with 1 for a zero input (its shares c and u are then 0, not 0/0)."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.where(norm > 0, norm, 1.0)
+
+
 def _others(fractions: np.ndarray, skip: tuple[int, ...]) -> np.ndarray:
     """prod over hidden layers not in ``skip`` of a_m / n_m, per input."""
     keep = [m for m in range(fractions.shape[0]) if m not in skip]
@@ -210,7 +216,7 @@ class NetworkTracer:
         for b, xb in enumerate(self.x):
             xs = xb[None, :] if src is None else xb[src][:, None]
             t = e * np.sign(xs).astype(e.dtype)
-            c = e * (xs / np.linalg.norm(xb)).astype(e.dtype)
+            c = e * (xs / _norm(xb)).astype(e.dtype)
             weights = np.broadcast_to(on[:, b : b + 1], e.shape).ravel().astype(float)
             both[:, b], every[:, b] = self._hist(t, T_BINS, weights)
             cboth[:, b], cevery[:, b] = self._hist(c, C_BINS, weights)
@@ -246,7 +252,7 @@ class NetworkTracer:
         if "inputs" in self.stats:
             out["input_num"] = (self.input_both * others[0]).sum(axis=1)
             out["input_den"] = self.input_every.sum(axis=1)
-            u = self.x * (math.sqrt(self.x.shape[1]) / np.linalg.norm(self.x, axis=1, keepdims=True))
+            u = self.x * (math.sqrt(self.x.shape[1]) / _norm(self.x))
             share = np.stack([np.bincount(X_BINS.index(ub), minlength=X_BINS.count) for ub in u]).T / u.shape[1]
             f_deep = np.prod(fr, axis=0)
             out["xvalue_num"] = share @ f_deep

@@ -136,3 +136,17 @@ def test_foreign_paths_are_refused(command, tmp_path, capsys):
     for path in (tmp_path / "missing.zarr", tmp_path / "notes.txt", tmp_path):
         code, _, err = run_main([command, str(path)], capsys)
         assert code == 2 and err.startswith("error:") and err.count("\n") == 1, err
+
+
+def test_zero_input_row(tmp_path, capsys):
+    """A zero input is legal (none of its paths is ever active) but cannot anchor input pairs."""
+    path = tmp_path / "x.csv"
+    path.write_text("0,0,0\n1,2,3\n")
+    out = tmp_path / "z.zarr"
+    code, _, err = run_main(["sweep", *QUICK, "--inputs", str(path), "--out", str(out)], capsys)
+    assert code == 2 and "first input is zero" in err and err.count("\n") == 1
+    code, _, _ = run_main(["sweep", *QUICK, "--inputs", str(path), "--stats", "weights,inputs", "--out", str(out)], capsys)
+    assert code == 0
+    ds = ntkpaths.load(out)
+    assert float(ds.active_fraction.isel(input=0).max()) == 0.0
+    assert np.isfinite(ds.weight_slope).all() and np.isfinite(ds.p_active).all()
