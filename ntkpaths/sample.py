@@ -222,6 +222,43 @@ def iter_layers_implicit(
         h = np.maximum(z, 0).astype(np.float64)
 
 
+def iter_layers_implicit_batch(
+    cfg: NetworkConfig,
+    widths: Sequence[int],
+    x: np.ndarray,
+    *,
+    rngs: Sequence[np.random.Generator],
+) -> Iterator[np.ndarray]:
+    """:func:`iter_layers_implicit` for many networks at once, without tracked weights.
+
+    Network m draws from ``rngs[m]`` alone; the Gram matrices, eigendecompositions
+    and products are stacked, so Python overhead is paid once per layer, not per network.
+
+    Yields
+    ------
+    ndarray (network, neuron, input)
+        Pre-activations of each hidden layer.
+    """
+    if cfg.weight_dist != "normal":
+        raise ConfigError("the implicit sampler needs normal weights; use the explicit method")
+    dtype = np.dtype(cfg.dtype)
+    h = np.broadcast_to(np.asarray(x.T, dtype=np.float64), (len(rngs), *x.T.shape))
+    for n in widths:
+        std = cfg.weight_std(h.shape[1], n)
+        cov = std**2 * np.matmul(h.transpose(0, 2, 1), h)
+        if cfg.bias_std:
+            cov += cfg.bias_std**2
+        mean = cfg.bias_mean + std * cfg.weight_mean * h.sum(axis=1)
+        lam, u = np.linalg.eigh(cov)
+        keep = lam > np.maximum(lam.max(axis=-1, keepdims=True), 0.0) * 1e-10
+        root = u * np.sqrt(np.where(keep, lam, 0.0))[:, None, :]
+        eps = np.stack([rng.standard_normal((n, h.shape[2]), dtype=dtype) for rng in rngs])
+        z = np.matmul(eps, root.transpose(0, 2, 1).astype(dtype))
+        z += mean[:, None, :].astype(dtype)
+        yield z
+        h = np.maximum(z, 0).astype(np.float64)
+
+
 def sample_network(
     cfg: NetworkConfig, input_dim: int, widths: Sequence[int], *, rng: np.random.Generator
 ) -> list[np.ndarray]:

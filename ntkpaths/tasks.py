@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from . import sample
 from .config import NtkpathsError, SweepConfig
-from .tracer import NetworkTracer
+from .tracer import NEEDS_WEIGHTS, NetworkTracer, trace_batch
 
 INPUTS_KEY = 0
 NETWORKS_KEY = 1
@@ -107,12 +107,40 @@ def run_task(cfg: SweepConfig, task: Task, columns: np.ndarray) -> dict[str, np.
     # loops round differently from the aligned ones.
     columns = np.array(columns, dtype=np.float64, order="C")
     root = np.random.SeedSequence(cfg.seed)
-    per_net = []
+    rngs = [np.random.default_rng(child_seed(root, NETWORKS_KEY, task.input_dim, task.width, net))
+            for net in range(task.start, task.stop)]
     with threadpool_limits(limits=1, user_api="blas"):
-        for net in range(task.start, task.stop):
-            rng = np.random.default_rng(child_seed(root, NETWORKS_KEY, task.input_dim, task.width, net))
-            per_net.append(trace_network(cfg, task.width, columns, rng=rng))
+        if batched(cfg, task.width):
+            return _run_batched(cfg, task.width, columns, rngs)
+        per_net = [trace_network(cfg, task.width, columns, rng=rng) for rng in rngs]
     return {name: np.stack([r[name] for r in per_net]) for name in per_net[0]}
+
+
+BATCH_BYTES = 64 << 20  # activations held per stacked batch
+BATCH_MAX_WIDTH = 1024  # measured: 2.9x faster at width 16, 2x at 256, even at 1024, slower above
+
+
+def batched(cfg: SweepConfig, width: int) -> bool:
+    """Implicit sampling without edge statistics runs many narrow networks per stacked call.
+
+    Batched and per-network results are bit-identical, so this only changes speed.
+    """
+    edges = any(s in cfg.stats for s in NEEDS_WEIGHTS)
+    return cfg.sampler == "implicit" and not edges and width <= BATCH_MAX_WIDTH
+
+
+def _run_batched(cfg: SweepConfig, width: int, columns: np.ndarray, rngs: list) -> dict[str, np.ndarray]:
+    """Stacked implicit draws, in batches that keep (network, neuron, column) under BATCH_BYTES.
+
+    Each network still draws from its own generator, and every stacked operation
+    treats networks independently, so results do not depend on the batch size.
+    """
+    size = max(1, BATCH_BYTES // (8 * 4 * width * columns.shape[0]))
+    parts = []
+    for start in range(0, len(rngs), size):
+        zs = sample.iter_layers_implicit_batch(cfg.network, [width] * cfg.depth, columns, rngs=rngs[start:start + size])
+        parts.append(trace_batch(zs, cfg.inputs.count, cfg.stats))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def guarded_task(cfg: SweepConfig, task: Task, columns: np.ndarray) -> dict[str, np.ndarray]:

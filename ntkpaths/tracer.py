@@ -257,3 +257,26 @@ class NetworkTracer:
             f_deep = np.prod(fr, axis=0)
             out["xvalue_num"] = share @ f_deep
             out["xvalue_den"] = share.sum(axis=1)
+
+
+def trace_batch(zs, n_main: int, stats: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Raw ``active_fraction`` (and ``joint_fraction``) of many networks at once.
+
+    Parameters
+    ----------
+    zs : iterable of ndarray (network, neuron, column)
+        Hidden layers in order; columns as for :class:`NetworkTracer`.
+    n_main : int
+    stats : tuple of str
+        Only "joint" is honoured: edge statistics need :class:`NetworkTracer`.
+    """
+    fractions, joint = [], []
+    for z in zs:
+        on = z > 0
+        fractions.append(np.count_nonzero(on[:, :, :n_main], axis=1) / z.shape[1])
+        if "joint" in stats:
+            joint.append((on[:, :, n_main + 1:] & on[:, :, n_main: n_main + 1]).mean(axis=1))
+    out = {"active_fraction": np.cumprod(np.stack(fractions, axis=2), axis=2)}
+    if "joint" in stats:
+        out["joint_fraction"] = np.cumprod(np.stack(joint, axis=2), axis=2)
+    return out

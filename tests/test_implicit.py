@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ntkpaths import InputConfig, NetworkConfig, SweepConfig, run_sweep, sample
+from ntkpaths import InputConfig, NetworkConfig, SweepConfig, run_sweep, sample, tasks
 
 N = 3000
 
@@ -118,3 +118,21 @@ def test_tracked_weights_stay_exact_when_inputs_nearly_coincide():
     ds = run_sweep(cfg, scheduler="synchronous")
     z = (ds.weight_slope - ds.weight_slope_theory) / ds.weight_slope_se
     assert float(abs(z).max()) <= 5, z.values
+
+
+@pytest.mark.parametrize("stats_", [(), ("joint",)])
+def test_batched_networks_equal_one_at_a_time(stats_):
+    """Stacking networks changes speed only: every value is bit-identical, whatever the block."""
+    cfg = tasks.resolve_seed(SweepConfig(depth=5, widths=(16,), nets=40, seed=3, method="implicit", stats=stats_))
+    assert tasks.batched(cfg, 16)
+    columns = tasks.sweep_inputs(cfg, 64).columns("joint" in stats_)
+    whole = tasks.run_task(cfg, tasks.Task(64, 16, 0, 40), columns)
+    root = np.random.SeedSequence(cfg.seed)
+    for net in (0, 17, 39):
+        rng = np.random.default_rng(tasks.child_seed(root, tasks.NETWORKS_KEY, 64, 16, net))
+        alone = tasks.trace_network(cfg, 16, columns, rng=rng)
+        for name, values in alone.items():
+            np.testing.assert_array_equal(whole[name][net], values)
+    pieces = [tasks.run_task(cfg, tasks.Task(64, 16, s, min(s + 7, 40)), columns) for s in range(0, 40, 7)]
+    for name in whole:
+        np.testing.assert_array_equal(np.concatenate([p[name] for p in pieces]), whole[name])
