@@ -67,7 +67,6 @@ class Planner:
         self.blocks = {cell: [t for t in make_tasks(cfg) if t.cell == cell]
                        for cell in ((d, w) for d in cfg.input_dims for w in cfg.widths)}
         self.values = {cell: np.full(cfg.network_slots, np.nan) for cell in self.blocks}
-        self.finished = set(done)
         self.queued: set[tuple] = set(done)
         self.stop: dict[tuple, int] = {}
         for (d, w, start), vals in done.items():
@@ -120,7 +119,6 @@ class Planner:
 
     def record(self, task: Task, block: dict[str, np.ndarray]) -> None:
         """Take a finished block."""
-        self.finished.add(self._key(task))
         f = block["active_fraction"][:, :, -1].mean(axis=1)
         self.values[task.cell][task.start:task.stop] = f
         self._update(task.cell)

@@ -29,7 +29,8 @@ def dataset(tmp_path_factory):
 def test_sweep_writes_dataset_and_prints_summary(dataset):
     ds = ntkpaths.load(dataset)
     assert list(ds["width"].values) == [4, 8] and ds.sizes["depth"] == 3
-    assert "sweep" in ds.attrs["command"] or ds.attrs["command"]
+    assert ds.attrs["seed_entropy"] == "1" and ds.attrs["complete"] == 1
+    assert int(ds.n_networks.min()) == 6
 
 
 def test_sweep_prints_path_and_table(tmp_path):
