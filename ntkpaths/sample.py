@@ -145,21 +145,24 @@ def iter_layers(
 
 
 def _moments(h: np.ndarray, std: float, cfg: NetworkConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (input,) and covariance (input, input) of one neuron's pre-activations given h (fan_in, input)."""
-    cov = std**2 * (h.T @ h)
-    mean = np.full(h.shape[1], cfg.bias_mean) + std * cfg.weight_mean * h.sum(axis=0)
+    """Mean (..., input) and covariance (..., input, input) of a neuron's pre-activations.
+
+    h is (..., fan_in, input); leading axes stack independent networks.
+    """
+    cov = std**2 * np.matmul(np.swapaxes(h, -1, -2), h)
+    mean = cfg.bias_mean + std * cfg.weight_mean * h.sum(axis=-2)
     if cfg.bias_std:
         cov += cfg.bias_std**2
     return mean, cov
 
 
 def _factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvectors u and square-root eigenvalues of a PSD matrix, zero where rank is lost.
+    """Eigenvectors u and square-root eigenvalues of PSD matrices (..., B, B), zero where rank is lost.
 
     cov = R R^T with R = u * root_lam, robust to duplicate inputs and dead units.
     """
     lam, u = np.linalg.eigh(cov)
-    keep = lam > max(lam.max(), 0.0) * 1e-10
+    keep = lam > np.maximum(lam.max(axis=-1, keepdims=True), 0.0) * 1e-10
     return u, np.sqrt(np.where(keep, lam, 0.0))
 
 
@@ -245,13 +248,9 @@ def iter_layers_implicit_batch(
     h = np.broadcast_to(np.asarray(x.T, dtype=np.float64), (len(rngs), *x.T.shape))
     for n in widths:
         std = cfg.weight_std(h.shape[1], n)
-        cov = std**2 * np.matmul(h.transpose(0, 2, 1), h)
-        if cfg.bias_std:
-            cov += cfg.bias_std**2
-        mean = cfg.bias_mean + std * cfg.weight_mean * h.sum(axis=1)
-        lam, u = np.linalg.eigh(cov)
-        keep = lam > np.maximum(lam.max(axis=-1, keepdims=True), 0.0) * 1e-10
-        root = u * np.sqrt(np.where(keep, lam, 0.0))[:, None, :]
+        mean, cov = _moments(h, std, cfg)
+        u, root_lam = _factor(cov)
+        root = u * root_lam[:, None, :]
         eps = np.stack([rng.standard_normal((n, h.shape[2]), dtype=dtype) for rng in rngs])
         z = np.matmul(eps, root.transpose(0, 2, 1).astype(dtype))
         z += mean[:, None, :].astype(dtype)
