@@ -166,6 +166,21 @@ def _factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, np.sqrt(np.where(keep, lam, 0.0))
 
 
+def tracked_sources(n: int, fan_in: int, *, rng: np.random.Generator) -> np.ndarray:
+    """Source of each neuron's tracked incoming edge, (neuron,) ints in [0, fan_in).
+
+    Every source is tracked exactly n / fan_in times in expectation:
+    floor(n / fan_in) full passes over the fan-in, plus a uniform draw
+    without replacement for the remainder. The average over tracked edges is
+    then an unbiased estimate of the average over all n * fan_in edges,
+    whatever n and fan_in (neurons are exchangeable, so which neuron tracks
+    which source does not matter). Nothing is drawn when fan_in divides n.
+    """
+    full, rest = divmod(n, fan_in)
+    extra = np.sort(rng.choice(fan_in, size=rest, replace=False)) if rest else np.empty(0, dtype=np.int64)
+    return np.concatenate([np.tile(np.arange(fan_in), full), extra]).astype(np.int64)
+
+
 def _track(rng, h_src, eps, u, root_lam, std, cfg) -> np.ndarray:
     """Standardised weights e_j,src(j), drawn from their law given the row's draw eps_j.
 
@@ -202,8 +217,8 @@ def iter_layers_implicit(
     ----------
     track : bool
         Also draw, for every neuron j, the weight of one incoming edge
-        (from neuron ``j mod fan_in``) from its law given z_j, exact in
-        distribution; attached as :class:`Tracked`.
+        (sources from :func:`tracked_sources`) from its law given z_j,
+        exact in distribution; attached as :class:`Tracked`.
     """
     if cfg.weight_dist != "normal":
         raise ConfigError("the implicit sampler needs normal weights; use the explicit method")
@@ -219,7 +234,7 @@ def iter_layers_implicit(
         z += mean.astype(dtype)
         tracked = None
         if track:
-            src = np.arange(n) % fan_in
+            src = tracked_sources(n, fan_in, rng=rng)
             tracked = Tracked(src=src, t=_track(rng, h[src], eps, u, root_lam, std, cfg))
         yield Layer(z=z, std=std, tracked=tracked)
         h = np.maximum(z, 0).astype(np.float64)

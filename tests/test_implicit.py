@@ -1,4 +1,7 @@
 """The implicit sampler agrees in distribution with the explicit one, and survives rank loss."""
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -136,3 +139,54 @@ def test_batched_networks_equal_one_at_a_time(stats_):
     pieces = [tasks.run_task(cfg, tasks.Task(64, 16, s, min(s + 7, 40)), columns) for s in range(0, 40, 7)]
     for name in whole:
         np.testing.assert_array_equal(np.concatenate([p[name] for p in pieces]), whole[name])
+
+
+# ------------------------------------------------ tracked sources at any width
+def test_tracked_sources_cover_the_fan_in_evenly():
+    """Every source is tracked n / fan_in times in expectation, also when fan_in does not divide n."""
+    rng = np.random.default_rng(0)
+    for n, fan_in in [(40, 16), (8, 16), (48, 16), (5, 7)]:
+        draws = np.stack([np.bincount(sample.tracked_sources(n, fan_in, rng=rng), minlength=fan_in)
+                          for _ in range(4000)])
+        assert (draws.sum(axis=1) == n).all()
+        assert draws.min() >= n // fan_in and draws.max() <= n // fan_in + 1   # balanced in every draw
+        se = draws.std(axis=0, ddof=1) / np.sqrt(len(draws))
+        mean = draws.mean(axis=0)
+        exact = np.isclose(se, 0)
+        assert np.allclose(mean[exact], n / fan_in)
+        assert (abs(mean[~exact] - n / fan_in) <= 5 * se[~exact]).all(), (n, fan_in, mean)
+
+
+@pytest.fixture(scope="module")
+def structured():
+    """Image-like inputs: four bright coordinates, twelve nearly blank ones (like border pixels)."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, size=(4, 16)) * np.r_[np.ones(4), np.full(12, 0.02)]
+    path = Path(tempfile.mkdtemp()) / "structured.npy"
+    np.save(path, x)
+    return InputConfig.from_file(path)[0]
+
+
+@pytest.mark.parametrize("width", [8, 24, 40])
+def test_layer_one_edge_statistics_at_widths_not_multiples_of_d(structured, width):
+    """Tracking source j mod d (the old rule) gave width 8 only the bright coordinates: E[t_1|Z=1]
+    came out ~3x too large; widths 24 and 40 counted them twice. Now layer 1 matches its exact
+    value, and the explicit sampler's exact sums, bin by bin."""
+    common = dict(depth=2, widths=(width,), input_dims=(16,), inputs=structured, stats=("weights", "inputs"))
+    im = run_sweep(SweepConfig(**common, nets=8000, seed=41, method="implicit", nets_per_task=8000),
+                   scheduler="synchronous").isel(width=0)
+    ex = run_sweep(SweepConfig(**common, nets=1500, seed=42, method="explicit", nets_per_task=1500),
+                   scheduler="synchronous").isel(width=0)
+    first = im.sel(layer=1)
+    assert float(first.weight_slope_se / first.weight_slope) < 0.03   # power: a 15% bias is > 5 se
+    z = float((first.weight_slope - first.weight_slope_theory) / first.weight_slope_se)
+    assert abs(z) <= 5, z
+    for name in ("weight_dependence", "input_dependence"):
+        a, b = im[name], ex[name]
+        if name == "weight_dependence":
+            a, b = a.sel(layer=1), b.sel(layer=1)
+        se = np.hypot(im[f"{name}_se"].sel(layer=1) if name == "weight_dependence" else im[f"{name}_se"],
+                      ex[f"{name}_se"].sel(layer=1) if name == "weight_dependence" else ex[f"{name}_se"])
+        zb = ((a - b) / se).values
+        tested = np.isfinite(zb)
+        assert tested.sum() >= 10 and np.abs(zb[tested]).max() <= 5, (name, zb)
