@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 INITS = ("he-fan-in", "he-fan-out", "ntk")
-WEIGHT_DISTS = ("normal", "uniform")
+WEIGHT_DISTS = ("normal", "uniform", "orthogonal", "student-t", "sparse")
+IMPLICIT_DISTS = ("normal", "orthogonal")  # the laws the implicit sampler draws exactly
 DTYPES = ("float32", "float64")
 INPUT_KINDS = ("uniform", "gaussian", "sphere", "file")
 STATS = ("weights", "inputs", "joint")
@@ -49,20 +51,30 @@ def _finite(name: str, value: float) -> None:
     _require(isinstance(value, (int, float)) and math.isfinite(value), f"{name} must be a finite number, got {value!r}")
 
 
+_ANGLE = re.compile(r"^(?P<coef>[0-9]*\.?[0-9]*)\s*\*?\s*pi\s*(?:/\s*(?P<den>[0-9]*\.?[0-9]+))?$")
+
+
 def parse_angles(text: str) -> tuple[float, ...]:
-    """Angles as numbers of radians or fractions of pi such as 'pi/4' or '3pi/4'."""
+    """Angles as numbers of radians or fractions of pi such as 'pi/4', '3pi/4' or '0.5*pi'."""
     out = []
     for item in (v.strip() for v in text.split(",") if v.strip()):
-        try:
-            if "pi" in item:
-                num, _, den = item.partition("/")
-                coef = num.replace("pi", "").strip()
-                out.append(math.pi * (float(coef) if coef else 1.0) / (float(den) if den else 1.0))
-            else:
-                out.append(float(item))
-        except ValueError:
-            raise ConfigError(f"angles must be radians or fractions of pi like 3pi/4, got {item!r}") from None
+        out.append(_parse_angle(item))
     return tuple(out)
+
+
+def _parse_angle(item: str) -> float:
+    bad = ConfigError(f"angles must be radians or fractions of pi like 3pi/4, got {item!r}")
+    match = _ANGLE.match(item.lower())
+    try:
+        if match is None:
+            return float(item)
+        coef = float(match["coef"]) if match["coef"] else 1.0
+        den = float(match["den"]) if match["den"] else 1.0
+    except ValueError:
+        raise bad from None
+    if den == 0:
+        raise bad
+    return math.pi * coef / den
 
 
 @dataclass(frozen=True)
@@ -77,12 +89,20 @@ class NetworkConfig:
         in the forward pass.
     gain : float
         sqrt(2) is He's choice.
-    weight_dist : {"normal", "uniform"}
-        Uniform weights have the same variance as the normal ones.
+    weight_dist : {"normal", "uniform", "orthogonal", "student-t", "sparse"}
+        Every distribution is scaled to the same variance as the normal
+        weights. ``orthogonal`` draws a Haar (semi-)orthogonal matrix per
+        layer (Saxe et al., 2014); ``student-t`` has ``weight_df`` degrees of
+        freedom (heavy tails); ``sparse`` keeps each weight with probability
+        ``weight_density`` and is zero otherwise (Martens, 2010).
     bias_std, bias_mean : float
         Biases b_l ~ N(bias_mean, bias_std^2); both 0 means no bias.
     weight_mean : float
         Mean of the weights in units of their std (0 for every standard init).
+    weight_df : float
+        Degrees of freedom of ``student-t`` weights (> 2, so the variance exists).
+    weight_density : float
+        Fraction of non-zero ``sparse`` weights, in (0, 1].
     dtype : {"float32", "float64"}
     n_out : int
         Width of the linear output layer (it never changes which paths are active).
@@ -94,6 +114,8 @@ class NetworkConfig:
     bias_std: float = 0.0
     bias_mean: float = 0.0
     weight_mean: float = 0.0
+    weight_df: float = 3.0
+    weight_density: float = 0.1
     dtype: str = "float32"
     n_out: int = 1
 
@@ -101,15 +123,48 @@ class NetworkConfig:
         _choice("init", self.init, INITS)
         _choice("weight distribution", self.weight_dist, WEIGHT_DISTS)
         _choice("dtype", self.dtype, DTYPES)
-        for name in ("gain", "bias_std", "bias_mean", "weight_mean"):
+        for name in ("gain", "bias_std", "bias_mean", "weight_mean", "weight_df", "weight_density"):
             _finite(name, getattr(self, name))
         _require(self.gain > 0, f"gain must be > 0, got {self.gain!r}")
+        _require(self.weight_df > 2, f"weight_df must be > 2 (finite variance), got {self.weight_df!r}")
+        _require(0 < self.weight_density <= 1, f"weight_density must lie in (0, 1], got {self.weight_density!r}")
         _require(self.bias_std >= 0, f"bias_std must be >= 0, got {self.bias_std!r}")
         _positive_int("n_out", self.n_out)
 
     @property
     def has_bias(self) -> bool:
         return self.bias_std > 0 or self.bias_mean != 0
+
+    @property
+    def gaussian_theory_note(self) -> str | None:
+        """Why the Gaussian closed forms (weight slope, arc-cosine joint) do not apply, or None."""
+        why = []
+        if self.weight_dist != "normal":
+            why.append(f"{self.weight_dist} weights")
+        if self.has_bias:
+            why.append("biases")
+        if self.weight_mean:
+            why.append("a non-zero weight mean")
+        if not why:
+            return None
+        return ("NaN: the prediction assumes bias-free, zero-mean Gaussian weights; "
+                f"this network has {' and '.join(why)}")
+
+    def law_key(self) -> tuple:
+        """Equal keys mean identical activation patterns in law.
+
+        Without biases, a positive factor per layer (init, gain, the ntk
+        forward scale) changes no activation, so only the weights' shape of
+        law matters. With biases, what matters is the bias in units of the
+        weight scale, which fan-out init changes at the first layer.
+        """
+        shape = (self.weight_dist, self.weight_mean,
+                 self.weight_df if self.weight_dist == "student-t" else None,
+                 self.weight_density if self.weight_dist == "sparse" else None)
+        if not self.has_bias:
+            return shape
+        fan = "fan-out" if self.init == "he-fan-out" else "fan-in"
+        return (*shape, fan, self.bias_mean / self.gain, self.bias_std / self.gain)
 
     def weight_std(self, fan_in: int, fan_out: int) -> float:
         """Standard deviation of the effective weights of one layer."""
@@ -204,11 +259,12 @@ class SweepConfig:
         (Theorem 3, input-weight product) and "joint" (input pairs).
     method : {"auto", "explicit", "implicit"}
         ``explicit`` draws every weight matrix (edge statistics are exact sums
-        over all edges); ``implicit`` draws activations from their conditional
-        Gaussian law and tracks one weight per neuron (normal weights only).
-        ``auto`` is explicit when edge statistics ("weights", "inputs") are
-        asked for, so that they are exact sums over all paths, or when the
-        weights are not normal; implicit otherwise (it is exact in distribution).
+        over all edges); ``implicit`` draws activations from their exact
+        conditional law (normal or orthogonal weights) and, for normal
+        weights, tracks one weight per neuron. ``auto`` is explicit when edge
+        statistics ("weights", "inputs") are asked for, so that they are
+        exact sums over all paths, or when the implicit sampler cannot draw
+        the weights' law; implicit otherwise (it is exact in distribution).
     rel_se : float or None
         If set, each cell draws networks until the relative standard error of
         p_active at the largest depth falls to ``rel_se`` (at least ``MIN_NETS``
@@ -243,9 +299,16 @@ class SweepConfig:
         for stat in self.stats:
             _choice("statistic", stat, STATS)
         _require("joint" not in self.stats or len(self.angles) > 0, "the joint statistic needs at least one angle")
+        _require("joint" not in self.stats or min(self.input_dims) >= 2,
+                 "input pairs need input dim >= 2 (at d = 1 every input lies at angle 0 or pi to another); "
+                 "drop 'joint' from --stats")
         _choice("method", self.method, METHODS)
-        _require(self.method != "implicit" or self.network.weight_dist == "normal",
-                 "the implicit method needs normal weights; use --method explicit for uniform weights")
+        dist = self.network.weight_dist
+        _require(self.method != "implicit" or dist in IMPLICIT_DISTS,
+                 f"the implicit method needs normal or orthogonal weights; use --method explicit for {dist} weights")
+        _require(self.method != "implicit" or dist == "normal" or not any(s in self.stats for s in ("weights", "inputs")),
+                 f"the implicit method tracks edge weights only for normal weights; use --method explicit "
+                 f"for edge statistics of {dist} weights")
         _require(self.rel_se is None or (isinstance(self.rel_se, (int, float)) and 0 < self.rel_se < 1),
                  f"rel_se must lie in (0, 1), got {self.rel_se!r}")
         _positive_int("max nets", self.max_nets)
@@ -269,7 +332,7 @@ class SweepConfig:
         if self.method != "auto":
             return self.method
         edges = any(s in self.stats for s in ("weights", "inputs"))
-        return "explicit" if edges or self.network.weight_dist != "normal" else "implicit"
+        return "explicit" if edges or self.network.weight_dist not in IMPLICIT_DISTS else "implicit"
 
     @property
     def network_slots(self) -> int:

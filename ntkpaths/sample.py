@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ConfigError, InputConfig, NetworkConfig, read_inputs
+from .config import IMPLICIT_DISTS, ConfigError, InputConfig, NetworkConfig, read_inputs
 
 _SQRT3 = math.sqrt(3.0)
 
@@ -90,15 +90,56 @@ def sample_pairs(base: np.ndarray, angles: Sequence[float], *, rng: np.random.Ge
 def _standard_weights(rng: np.random.Generator, shape: tuple[int, int], cfg: NetworkConfig) -> np.ndarray:
     """Unit-variance weights about ``cfg.weight_mean``, in the configured distribution."""
     dtype = np.dtype(cfg.dtype)
-    if cfg.weight_dist == "normal":
-        e = rng.standard_normal(shape, dtype=dtype)
-    else:
-        e = rng.random(shape, dtype=dtype)
-        e *= dtype.type(2 * _SQRT3)
-        e -= dtype.type(_SQRT3)
+    e = _DRAW[cfg.weight_dist](rng, shape, cfg, dtype)
     if cfg.weight_mean:
         e += dtype.type(cfg.weight_mean)
     return e
+
+
+def _normal(rng, shape, cfg, dtype):
+    return rng.standard_normal(shape, dtype=dtype)
+
+
+def _uniform(rng, shape, cfg, dtype):
+    e = rng.random(shape, dtype=dtype)
+    e *= dtype.type(2 * _SQRT3)
+    e -= dtype.type(_SQRT3)
+    return e
+
+
+def _student_t(rng, shape, cfg, dtype):
+    df = cfg.weight_df
+    return (rng.standard_t(df, size=shape) * math.sqrt((df - 2) / df)).astype(dtype)
+
+
+def _sparse(rng, shape, cfg, dtype):
+    keep = rng.random(shape, dtype=np.float32) < np.float32(cfg.weight_density)
+    e = rng.standard_normal(shape, dtype=dtype)
+    e *= keep
+    e *= dtype.type(1 / math.sqrt(cfg.weight_density))
+    return e
+
+
+def _orthogonal(rng, shape, cfg, dtype):
+    """A Haar (semi-)orthogonal matrix scaled to unit-variance entries (each row or column has norm sqrt(max))."""
+    n, m = shape
+    q = _frame(rng, max(n, m), min(n, m))
+    q = q if n >= m else q.T
+    return (q * math.sqrt(max(n, m))).astype(dtype)
+
+
+def _frame(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """A uniformly random (rows, cols) matrix with orthonormal columns (Haar on the Stiefel manifold).
+
+    QR of a Gaussian matrix, with the signs of R's diagonal moved into Q
+    (Mezzadri, 2007), so the law does not depend on LAPACK's sign convention.
+    """
+    q, r = np.linalg.qr(rng.standard_normal((rows, cols)))
+    return q * np.where(np.diagonal(r) < 0, -1.0, 1.0)
+
+
+_DRAW = {"normal": _normal, "uniform": _uniform, "student-t": _student_t, "sparse": _sparse,
+         "orthogonal": _orthogonal}
 
 
 def iter_layers(
@@ -144,14 +185,15 @@ def iter_layers(
         h = np.maximum(z, 0, out=h if h.shape == z.shape else None)
 
 
-def _moments(h: np.ndarray, std: float, cfg: NetworkConfig) -> tuple[np.ndarray, np.ndarray]:
+def _moments(h: np.ndarray, std: float, cfg: NetworkConfig, bias: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Mean (..., input) and covariance (..., input, input) of a neuron's pre-activations.
 
     h is (..., fan_in, input); leading axes stack independent networks.
+    ``bias=False`` leaves the random biases' variance out of the covariance.
     """
     cov = std**2 * np.matmul(np.swapaxes(h, -1, -2), h)
     mean = cfg.bias_mean + std * cfg.weight_mean * h.sum(axis=-2)
-    if cfg.bias_std:
+    if cfg.bias_std and bias:
         cov += cfg.bias_std**2
     return mean, cov
 
@@ -206,38 +248,69 @@ def iter_layers_implicit(
 ) -> Iterator[Layer]:
     """Draw the layers' activations directly from their exact conditional law.
 
-    Given h_{l-1} for B inputs, the rows of z_l = W_l h_{l-1} + b_l are i.i.d.
-    N(m, C) with C = std^2 G + bias_std^2 and G = h^T h the Gram matrix
-    (SCIENCE.md, "Sampling only what the question needs"). No weight matrix
-    exists: O(n B^2) time and O(n B) memory per layer. Rank-deficient G
-    (duplicate inputs, dead layers) is handled through an eigendecomposition.
-    Needs normal weights.
+    Normal weights: given h_{l-1} for B inputs, the rows of
+    z_l = W_l h_{l-1} + b_l are i.i.d. N(m, C) with C = std^2 G + bias_std^2
+    and G = h^T h the Gram matrix. Orthogonal weights: W h is a uniformly
+    rotated copy of h, drawn from G alone (:func:`_orthogonal_layer`). No
+    weight matrix exists: O(n B^2) time and O(n B) memory per layer.
+    Rank-deficient G (duplicate inputs, dead layers) is handled through an
+    eigendecomposition.
 
     Parameters
     ----------
     track : bool
-        Also draw, for every neuron j, the weight of one incoming edge
-        (sources from :func:`tracked_sources`) from its law given z_j,
-        exact in distribution; attached as :class:`Tracked`.
+        Normal weights only: also draw, for every neuron j, the weight of one
+        incoming edge (sources from :func:`tracked_sources`) from its law
+        given z_j, exact in distribution; attached as :class:`Tracked`.
     """
-    if cfg.weight_dist != "normal":
-        raise ConfigError("the implicit sampler needs normal weights; use the explicit method")
+    if cfg.weight_dist not in IMPLICIT_DISTS or (track and cfg.weight_dist != "normal"):
+        raise ConfigError(f"the implicit sampler cannot draw {cfg.weight_dist} weights"
+                          f"{' with tracked edges' if track else ''}; use the explicit method")
     dtype = np.dtype(cfg.dtype)
     h = np.asarray(x.T, dtype=np.float64)
     for n in widths:
         fan_in = h.shape[0]
         std = cfg.weight_std(fan_in, n)
-        mean, cov = _moments(h, std, cfg)
-        u, root_lam = _factor(cov)
-        eps = rng.standard_normal((n, h.shape[1]), dtype=dtype)
-        z = eps @ (u * root_lam).T.astype(dtype)
-        z += mean.astype(dtype)
-        tracked = None
-        if track:
-            src = tracked_sources(n, fan_in, rng=rng)
-            tracked = Tracked(src=src, t=_track(rng, h[src], eps, u, root_lam, std, cfg))
-        yield Layer(z=z, std=std, tracked=tracked)
-        h = np.maximum(z, 0).astype(np.float64)
+        if cfg.weight_dist == "orthogonal":
+            layer = Layer(z=_orthogonal_layer(rng, h, n, std, cfg).astype(dtype), std=std)
+        else:
+            layer = _gaussian_layer(rng, h, n, std, cfg, track)
+        yield layer
+        h = np.maximum(layer.z, 0).astype(np.float64)
+
+
+def _gaussian_layer(rng, h: np.ndarray, n: int, std: float, cfg: NetworkConfig, track: bool) -> Layer:
+    dtype = np.dtype(cfg.dtype)
+    mean, cov = _moments(h, std, cfg)
+    u, root_lam = _factor(cov)
+    eps = rng.standard_normal((n, h.shape[1]), dtype=dtype)
+    z = eps @ (u * root_lam).T.astype(dtype)
+    z += mean.astype(dtype)
+    tracked = None
+    if track:
+        src = tracked_sources(n, h.shape[0], rng=rng)
+        tracked = Tracked(src=src, t=_track(rng, h[src], eps, u, root_lam, std, cfg))
+    return Layer(z=z, std=std, tracked=tracked)
+
+
+def _orthogonal_layer(rng, h: np.ndarray, n: int, std: float, cfg: NetworkConfig) -> np.ndarray:
+    """z = W h + b for W = std sqrt(M) Q, Q Haar (semi-)orthogonal (n, fan_in), M = max(n, fan_in).
+
+    Write G = h^T h = R^T R with R = diag(root_lam) u^T over the kept
+    eigen-directions, so h = V R with V orthonormal. Q V is a uniform frame
+    (first n rows of one when n < fan_in), so Q h = (U R)[:n] with U a
+    uniform (M, rank) frame: exact in law, O(M B^2) instead of O(n fan_in^2).
+    Returns float64 (neuron, input).
+    """
+    mean, cov = _moments(h, std, cfg, bias=False)
+    u, root_lam = _factor(cov)
+    kept = root_lam > 0
+    big = max(n, h.shape[0])
+    frame = _frame(rng, big, int(kept.sum()))[:n]
+    z = math.sqrt(big) * frame @ (u[:, kept] * root_lam[kept]).T + mean
+    if cfg.bias_std:
+        z += cfg.bias_std * rng.standard_normal((n, 1))
+    return z
 
 
 def iter_layers_implicit_batch(

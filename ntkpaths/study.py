@@ -66,7 +66,7 @@ SCHEMA = {
               "stats": _list_of(lambda v: isinstance(v, str), "strings"), "method": _STR, "rel_se": _NUM,
               "max_nets": _INT, "nets_per_task": _INT, "n_inputs": _INT, "inputs": _STR, "input_scale": _NUM},
     "family": {"init": _STR, "gain": _NUM, "weight_dist": _STR, "bias_std": _NUM, "bias_mean": _NUM,
-               "weight_mean": _NUM, "dtype": _STR},
+               "weight_mean": _NUM, "weight_df": _NUM, "weight_density": _NUM, "dtype": _STR},
 }
 SCHEMA["smoke"] = SCHEMA["sweep"]
 

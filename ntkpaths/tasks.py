@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import sample
-from .config import NtkpathsError, SweepConfig
+from .config import MIN_NETS, NtkpathsError, SweepConfig
 from .tracer import NEEDS_WEIGHTS, NetworkTracer, trace_batch
 
 INPUTS_KEY = 0
@@ -126,7 +126,8 @@ def batched(cfg: SweepConfig, width: int) -> bool:
     Batched and per-network results are bit-identical, so this only changes speed.
     """
     edges = any(s in cfg.stats for s in NEEDS_WEIGHTS)
-    return cfg.sampler == "implicit" and not edges and width <= BATCH_MAX_WIDTH
+    normal = cfg.network.weight_dist == "normal"
+    return cfg.sampler == "implicit" and normal and not edges and width <= BATCH_MAX_WIDTH
 
 
 def _run_batched(cfg: SweepConfig, width: int, columns: np.ndarray, rngs: list) -> dict[str, np.ndarray]:
@@ -141,6 +142,38 @@ def _run_batched(cfg: SweepConfig, width: int, columns: np.ndarray, rngs: list) 
         zs = sample.iter_layers_implicit_batch(cfg.network, [width] * cfg.depth, columns, rngs=rngs[start:start + size])
         parts.append(trace_batch(zs, cfg.inputs.count, cfg.stats))
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+# Single-core costs measured by benchmarks/bench_speed.py (depth 8, 8 inputs); only used to
+# decide whether a sweep is worth a local cluster, so they need to be right within ~2x.
+EXPLICIT_S_PER_WEIGHT = 9e-9   # draw one float32 normal and use it in z = W h
+EDGE_STATS_FACTOR = 1.5        # edge histograms on top of the draw
+IMPLICIT_S_PER_NEURON = 2e-7   # one neuron of one layer, 8 inputs
+NETWORK_OVERHEAD_S = 3e-4
+
+
+def network_seconds(cfg: SweepConfig, width: int, input_dim: int) -> float:
+    """Estimated single-core seconds to trace one network of this cell."""
+    if cfg.sampler == "implicit":
+        per_layer = IMPLICIT_S_PER_NEURON * width * max(1.0, cfg.inputs.count / 8) ** 2
+        return NETWORK_OVERHEAD_S + cfg.depth * per_layer
+    edges = EDGE_STATS_FACTOR if any(s in cfg.stats for s in NEEDS_WEIGHTS) else 1.0
+    weights = width * input_dim + (cfg.depth - 1) * width * width
+    return NETWORK_OVERHEAD_S + edges * EXPLICIT_S_PER_WEIGHT * weights
+
+
+def expected_networks(cfg: SweepConfig, width: int) -> int:
+    """Networks a cell will draw: ``nets``, or, with a precision target, the count the exact
+    single-input variance of F predicts (Var F / F^2 = (1 + 1/n)^H - 1), within [MIN_NETS, max_nets]."""
+    if cfg.rel_se is None:
+        return cfg.nets
+    rel_var = (1.0 + 1.0 / width) ** cfg.depth - 1.0
+    return int(min(cfg.max_nets, max(MIN_NETS, rel_var / cfg.rel_se**2)))
+
+
+def work_seconds(cfg: SweepConfig) -> float:
+    """Estimated single-core seconds of a whole sweep."""
+    return sum(expected_networks(cfg, w) * network_seconds(cfg, w, d) for d in cfg.input_dims for w in cfg.widths)
 
 
 def guarded_task(cfg: SweepConfig, task: Task, columns: np.ndarray) -> dict[str, np.ndarray]:

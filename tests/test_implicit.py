@@ -19,9 +19,9 @@ def inputs(tmp_path_factory):
     return InputConfig.from_file(path)[0]
 
 
-def per_network(inputs, method, width, depth, seed=0, network=NetworkConfig(), stats_=()):
-    cfg = SweepConfig(depth=depth, widths=(width,), nets=N, seed=seed, method=method, stats=stats_,
-                      network=network, nets_per_task=N, inputs=inputs, input_dims=(16,))
+def per_network(inputs, method, width, depth, seed=0, network=NetworkConfig(), stats_=(), nets=N):
+    cfg = SweepConfig(depth=depth, widths=(width,), nets=nets, seed=seed, method=method, stats=stats_,
+                      network=network, nets_per_task=nets, inputs=inputs, input_dims=(16,))
     return run_sweep(cfg, scheduler="synchronous")
 
 
@@ -58,6 +58,35 @@ def test_active_fraction_agrees_in_distribution(inputs, width, depth):
         assert abs(z_mean) <= 5 and abs(z_var) <= 5, (width, h, z_mean, z_var)
 
 
+@pytest.mark.parametrize("width,depth", [(8, 3), (40, 3)])
+def test_orthogonal_weights_agree_in_distribution(inputs, width, depth):
+    """The implicit sampler draws W h for Haar W from the Gram matrix alone (widths below and above
+    the input dim 16); the explicit sampler draws the full orthogonal matrix by QR."""
+    orth = NetworkConfig(weight_dist="orthogonal")
+    ex = per_network(inputs, "explicit", width, depth, seed=11, network=orth, stats_=("joint",), nets=2000)
+    im = per_network(inputs, "implicit", width, depth, seed=12, network=orth, stats_=("joint",), nets=2000)
+    for h in range(1, depth + 1):
+        a = ex["active_fraction"].isel(width=0).sel(depth=h).mean("input").values
+        b = im["active_fraction"].isel(width=0).sel(depth=h).mean("input").values
+        assert two_sample_p(a, b) > 1e-3, (width, h)
+        z_mean, z_var = moments_z(a, b)
+        assert abs(z_mean) <= 5 and abs(z_var) <= 5, (width, h, z_mean, z_var)
+    z = (ex.joint_active - im.joint_active) / np.hypot(ex.joint_active_se, im.joint_active_se)
+    assert float(abs(z).max()) <= 5, z.values
+
+
+def test_orthogonal_layers_are_not_gaussian_layers():
+    """Power: a single input's signs are i.i.d. for both laws, but orthogonal rows make the neurons'
+    joint activation on two inputs dependent, which the same moment test tells apart (width 2, d = 2)."""
+    def joint(network, seed):
+        cfg = SweepConfig(depth=1, widths=(2,), nets=4000, seed=seed, input_dims=(2,), stats=("joint",),
+                          angles=(np.pi / 2,), method="implicit", network=network, nets_per_task=4000)
+        return run_sweep(cfg, scheduler="synchronous")["joint_fraction"].values.ravel()
+
+    orth, gauss = joint(NetworkConfig(weight_dist="orthogonal"), 15), joint(NetworkConfig(), 16)
+    assert abs(moments_z(orth, gauss)[1]) > 5 or two_sample_p(orth, gauss) < 1e-6
+
+
 def test_two_sample_test_has_power(inputs):
     """The same test separates He from a family with a small positive bias."""
     he = per_network(inputs, "implicit", 16, 3, seed=3)["active_fraction"].isel(width=0, depth=-1).mean("input").values
@@ -76,41 +105,60 @@ def test_joint_activation_agrees(inputs):
 def test_weight_slope_agrees(inputs):
     """Tracked edges (implicit) and all edges (explicit) estimate the same E[t_l | Z=1]."""
     ex = per_network(inputs, "explicit", 32, 3, seed=7, stats_=("weights",))
-    im = per_network(inputs, "implicit", 32, 3, seed=8, stats_=("weights",))
-    z = (ex.weight_slope - im.weight_slope) / np.hypot(ex.weight_slope_se, im.weight_slope_se)
+    im = per_network(inputs, "implicit", 32, 3, seed=8, stats_=("weights",), nets=8000)
+    combined = np.hypot(ex.weight_slope_se, im.weight_slope_se)
+    assert float((combined / ex.weight_slope).max()) < 0.025   # power: a 12.5% disagreement is > 5 se
+    z = (ex.weight_slope - im.weight_slope) / combined
     assert float(abs(z).max()) <= 5, z.values
     # and both see the dependence: it is far from zero at width 32
     assert float((im.weight_slope / im.weight_slope_se).min()) > 5
 
 
-def test_duplicate_inputs_and_dead_layers_give_no_nans():
+def test_tracked_weights_follow_their_law_when_the_gram_matrix_is_singular():
+    """A duplicate and a zero input make G singular. The tracked weight t of neuron j (source s) must
+    still be N(0, 1) with Cov(t, z_jb) = std x_bs for every input b: 0 for the zero input, equal
+    for the duplicates. Checked over 200,000 neurons with 5-se bounds from the sample."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, size=(3, 5))
-    x = np.vstack([x, x[:1], np.zeros((1, 5))])   # a duplicate and a zero input: G is singular
-    layers = list(sample.iter_layers_implicit(NetworkConfig(), [16] * 6, x, rng=rng, track=True))
-    for layer in layers:
-        assert np.isfinite(layer.z).all() and np.isfinite(layer.tracked.t).all()
-        np.testing.assert_array_equal(layer.z[:, 0], layer.z[:, 3])  # duplicates stay identical
+    x = np.vstack([x, x[:1], np.zeros((1, 5))])
+    ts, covs = [], []
+    for _ in range(50):
+        layer = next(sample.iter_layers_implicit(NetworkConfig(dtype="float64"), [4000], x, rng=rng, track=True))
+        assert np.isfinite(layer.z).all()
+        np.testing.assert_allclose(layer.z[:, 0], layer.z[:, 3], rtol=1e-9, atol=1e-12)  # duplicates coincide
         assert (layer.z[:, 4] == 0).all()                              # a zero input stays dead
+        src, t = layer.tracked.src, layer.tracked.t
+        ts.append(t)
+        covs.append(t[:, None] * layer.z - layer.std * x.T[src])      # mean 0 if the law is right
+    t, dev = np.concatenate(ts), np.concatenate(covs)
+    se = t.std(ddof=1) / np.sqrt(t.size)
+    assert abs(t.mean()) <= 5 * se
+    c = t - t.mean()
+    assert abs(c.var() - 1) <= 5 * np.sqrt((np.mean(c**4) - c.var() ** 2) / t.size)
+    z = dev[:, :4].mean(axis=0) / (dev[:, :4].std(axis=0, ddof=1) / np.sqrt(len(dev)))
+    assert (np.abs(z) <= 5).all(), z
+    assert (dev[:, 4] == 0).all()   # zero input: t z = 0 exactly
 
 
-def test_fully_dead_layer_stays_dead():
-    x = np.ones((2, 3))
-    dead = -np.ones((8, 2))  # a layer with every neuron off
-    h_layers = sample.iter_layers_implicit(NetworkConfig(), [8, 8], x, rng=np.random.default_rng(1))
-    first = next(h_layers)
-    assert np.isfinite(first.z).all()
-    # feed a dead layer by hand through the moment and factor helpers
-    mean, cov = sample._moments(np.maximum(dead, 0), 0.5, NetworkConfig())
-    u, root_lam = sample._factor(cov)
-    assert not root_lam.any() and not mean.any()
-    t = sample._track(np.random.default_rng(2), np.zeros((8, 2)), np.ones((8, 2)), u, root_lam, 0.5, NetworkConfig())
-    assert np.isfinite(t).all()  # a weight into a dead layer is just its prior N(0, 1)
+def test_a_dead_layer_stays_dead_and_its_weights_keep_their_prior():
+    """With every neuron off, later layers are exactly zero, and a tracked weight into a dead
+    layer is just its prior N(weight_mean, 1)."""
+    x = np.zeros((2, 3))
+    for mean in (0.0, 0.5):
+        cfg = NetworkConfig(dtype="float64", weight_mean=mean)
+        layers = list(sample.iter_layers_implicit(cfg, [5000] * 4, x, rng=np.random.default_rng(1), track=True))
+        assert all((layer.z == 0).all() for layer in layers)
+        t = np.concatenate([layer.tracked.t for layer in layers])
+        assert abs(t.mean() - mean) <= 5 / np.sqrt(t.size)
+        assert abs(t.var() - 1) <= 5 * np.sqrt(2 / t.size)
 
 
-def test_implicit_refuses_uniform_weights():
-    with pytest.raises(Exception, match="normal weights"):
-        SweepConfig(method="implicit", network=NetworkConfig(weight_dist="uniform"))
+@pytest.mark.parametrize("dist", ["uniform", "student-t", "sparse"])
+def test_implicit_refuses_laws_it_cannot_draw(dist):
+    with pytest.raises(Exception, match=f"normal or orthogonal weights; use --method explicit for {dist}"):
+        SweepConfig(method="implicit", network=NetworkConfig(weight_dist=dist))
+    with pytest.raises(Exception, match="tracks edge weights only for normal"):
+        SweepConfig(method="implicit", stats=("weights",), network=NetworkConfig(weight_dist="orthogonal"))
 
 
 def test_tracked_weights_stay_exact_when_inputs_nearly_coincide():

@@ -15,7 +15,9 @@ def _first_layer_weights(cfg, fan_in=50, n=400, seed=0):
 
 
 @pytest.mark.parametrize("init,dist", [("he-fan-in", "normal"), ("he-fan-in", "uniform"),
-                                       ("he-fan-out", "normal"), ("ntk", "normal")])
+                                       ("he-fan-out", "normal"), ("ntk", "normal"),
+                                       ("he-fan-in", "student-t"), ("he-fan-in", "sparse"),
+                                       ("he-fan-in", "orthogonal")])
 def test_effective_weight_variance(init, dist):
     cfg = NetworkConfig(init=init, weight_dist=dist, dtype="float64")
     w = _first_layer_weights(cfg).ravel()
@@ -24,7 +26,10 @@ def test_effective_weight_variance(init, dist):
     # se of a sample variance: sqrt((m4 - s^4) / N), from the sample itself
     var = w.var()
     se = np.sqrt((np.mean((w - w.mean()) ** 4) - var**2) / w.size)
-    assert abs(var - truth) <= 5 * se
+    if dist == "orthogonal":   # every column of a Haar frame has norm exactly 1: no sampling error
+        np.testing.assert_allclose(var, truth, rtol=1e-2)
+    else:
+        assert abs(var - truth) <= 5 * se
     assert abs(w.mean()) <= 5 * w.std() / math.sqrt(w.size)
 
 
@@ -77,3 +82,32 @@ def test_sample_paths_shape_and_range():
     paths = sample.sample_paths([3, 7, 2], 1000, rng=np.random.default_rng(0))
     assert paths.shape == (1000, 3)
     assert (paths.max(axis=0) == [2, 6, 1]).all() and paths.min() == 0
+
+
+@pytest.mark.parametrize("shape", [(64, 16), (16, 64), (32, 32)])
+def test_orthogonal_weights_are_haar_frames(shape):
+    """Orthonormal columns (n >= fan-in) or rows, scaled to unit entry variance; the frame is
+    uniform, so E[W] = 0 and the law is invariant under sign flips of rows."""
+    cfg = NetworkConfig(weight_dist="orthogonal", dtype="float64")
+    e = sample._standard_weights(np.random.default_rng(0), shape, cfg)
+    q = e / np.sqrt(max(shape))
+    gram = q.T @ q if shape[0] >= shape[1] else q @ q.T
+    np.testing.assert_allclose(gram, np.eye(min(shape)), atol=1e-12)
+    first = np.stack([sample._standard_weights(np.random.default_rng(s), shape, cfg)[0, 0] for s in range(4000)])
+    assert abs(first.mean()) <= 5 * first.std() / np.sqrt(first.size)
+    assert abs((first**2).mean() - 1) <= 5 * (first**2).std() / np.sqrt(first.size)
+
+
+def test_sparse_weights_keep_the_requested_density():
+    cfg = NetworkConfig(weight_dist="sparse", weight_density=0.2, dtype="float64")
+    e = sample._standard_weights(np.random.default_rng(3), (400, 500), cfg)
+    kept = np.count_nonzero(e) / e.size
+    assert abs(kept - 0.2) <= 5 * np.sqrt(0.2 * 0.8 / e.size)
+
+
+def test_student_t_weights_have_heavy_tails():
+    """Unit variance, but kurtosis far above the normal's 3 (infinite for 3 degrees of freedom)."""
+    cfg = NetworkConfig(weight_dist="student-t", weight_df=3.0, dtype="float64")
+    e = sample._standard_weights(np.random.default_rng(4), (1000, 1000), cfg).ravel()
+    assert np.mean(e**4) / np.mean(e**2) ** 2 > 10
+    assert np.mean(np.abs(e) > 5) > 50 * 5.7e-7    # P(|N(0,1)| > 5) = 5.7e-7
