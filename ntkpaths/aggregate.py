@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from . import theory
+from .config import NetworkConfig
 
 NET = "network"
 
@@ -66,22 +67,38 @@ def summarise_active_fraction(raw: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def summarise_weights(raw: xr.Dataset) -> xr.Dataset:
+def summarise_weights(raw: xr.Dataset, network: NetworkConfig) -> xr.Dataset:
     """Theorem 2: P(Z_p = 1 | t_l in bin) / P(Z_p = 1) and E[t_l | Z_p = 1], paths through all layers."""
     ds = xr.Dataset()
     _conditional(ds, raw, "weight_dependence", "weight", long_name="P(Z=1 | t_l in bin) / P(Z=1)",
                  description="1 everywhere means independence of the path's weight at that layer")
     est, se = ratio_of_means([raw["weight_tz"]], [_deep_sum(raw)])
     _with(ds, "weight_slope", est, se, long_name="E[t_l | Z=1]",
-          description="least-squares slope of weight_dependence against standardised t; 0 means independence")
+          description="least-squares slope of weight_dependence against standardised t; "
+                      "weight_slope_independent means independence")
     hidden = xr.apply_ufunc(theory.weight_slope, raw["width"])
     first = xr.apply_ufunc(theory.first_layer_weight_slope, raw["inputs"], input_core_dims=[["input", "feature"]])
-    ds["weight_slope_theory"] = xr.where(raw["layer"] > 1, hidden, first).transpose(..., "layer")
-    ds["weight_slope_theory"].attrs = {
-        "long_name": "predicted E[t_l | Z=1] for Gaussian weights",
-        "description": "layer 1: sqrt(2/pi) mean |x|_1 / (d |x|), exact at every width; "
-                       "layers >= 2: leading order (2 sqrt2 / pi) / sqrt(width), zero at infinite width"}
+    ds["weight_slope_theory"] = _only_if_gaussian(xr.where(raw["layer"] > 1, hidden, first).transpose(..., "layer"),
+                                                  network)
+    ds["weight_slope_theory"].attrs |= {
+        "long_name": "exact E[t_l | Z=1] for bias-free zero-mean Gaussian weights",
+        "description": "layer 1: sqrt(2/pi) mean |x|_1 / (d |x|); layers >= 2: 4 E[S/|h|] / (n sqrt(2 pi)) "
+                       "(theory.weight_slope), ~ (2 sqrt2 / pi) / sqrt(width); both exact at every width"}
+    first_null = xr.apply_ufunc(theory.first_layer_weight_slope_independent, raw["inputs"],
+                                kwargs={"weight_mean": network.weight_mean}, input_core_dims=[["input", "feature"]])
+    ds["weight_slope_independent"] = xr.where(raw["layer"] > 1, network.weight_mean, first_null)
+    ds["weight_slope_independent"].attrs = {
+        "long_name": "E[t_l | Z=1] if Z were independent of the path's weights",
+        "description": "the weights' mean in std units (times the mean sign of x at layer 1); 0 for zero-mean weights"}
     return ds
+
+
+def _only_if_gaussian(prediction: xr.DataArray, network: NetworkConfig) -> xr.DataArray:
+    """The prediction, or NaN with the reason in its attrs when the network breaks its assumptions."""
+    note = network.gaussian_theory_note
+    out = prediction if note is None else xr.full_like(prediction, np.nan, dtype=float)
+    out.attrs = {"validity": note or "bias-free, zero-mean Gaussian weights: applies"}
+    return out
 
 
 def summarise_inputs(raw: xr.Dataset) -> xr.Dataset:
@@ -104,15 +121,16 @@ def _conditional(ds: xr.Dataset, raw: xr.Dataset, name: str, prefix: str, **attr
     _with(ds, name, est, se, **attrs)
 
 
-def summarise_joint(raw: xr.Dataset) -> xr.Dataset:
+def summarise_joint(raw: xr.Dataset, network: NetworkConfig) -> xr.Dataset:
     """Joint activation of a path for two inputs at angle theta, against theory."""
     j = raw["joint_fraction"]
     ds = xr.Dataset()
     _with(ds, "joint_active", j.mean(NET), j.std(NET, ddof=1) / np.sqrt(j.count(NET)),
           long_name="P(path active for both inputs)")
     depth, angle = raw["depth"].values, raw["angle"].values
-    ds["joint_theory"] = (("depth", "angle"), theory.joint_active(int(depth.max()), angle)[depth - 1])
-    ds["joint_theory"].attrs = {"long_name": "infinite-width arc-cosine prediction"}
+    arccos = xr.DataArray(theory.joint_active(int(depth.max()), angle)[depth - 1], dims=("depth", "angle"))
+    ds["joint_theory"] = _only_if_gaussian(arccos, network)
+    ds["joint_theory"].attrs["long_name"] = "infinite-width arc-cosine prediction"
     ds["joint_independent"] = ("depth", theory.joint_independent(depth))
     ds["joint_independent"].attrs = {"long_name": "4^-depth (independent activations)"}
     return ds
@@ -122,11 +140,11 @@ def summarise(raw: xr.Dataset, cfg) -> xr.Dataset:
     """Every summary the configured statistics allow."""
     parts = [summarise_active_fraction(raw)]
     if "weights" in cfg.stats:
-        parts.append(summarise_weights(raw))
+        parts.append(summarise_weights(raw, cfg.network))
     if "inputs" in cfg.stats:
         parts.append(summarise_inputs(raw))
     if "joint" in cfg.stats:
-        parts.append(summarise_joint(raw))
+        parts.append(summarise_joint(raw, cfg.network))
     return xr.merge(parts, combine_attrs="drop_conflicts")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import xarray as xr
 
 from . import verdict
+from .config import SweepConfig
 from .verdict import Verdict
 
 CLAIMS = ("theorem1", "theorem2", "theorem3")
@@ -17,12 +18,15 @@ def verdicts(ds: xr.Dataset, claims: tuple[str, ...] = CLAIMS, alpha: float = ve
     rows: list[Verdict] = []
     if "theorem1" in claims:
         if "family" in ds.dims:
-            rows += [verdict.theorem1(ds.sel(family=f), str(f), alpha) for f in ds["family"].values]
+            twins = same_law_as(ds)
+            rows += [verdict.theorem1(ds.sel(family=f), str(f), alpha, note=_twin_note(twins.get(str(f))))
+                     for f in ds["family"].values]
         else:
             rows.append(verdict.theorem1(ds, ds.attrs.get("init", ""), alpha))
     if "theorem2" in claims and "weight_slope" in ds:
         one = ds.isel(input_dim=-1) if "input_dim" in ds.dims else ds
         rows += verdict.weight_independence(one, alpha)
+        rows += verdict.weight_exact(one, alpha)
         if one.sizes["width"] >= 3:
             rows += verdict.weight_exponent(one, alpha)
     if "theorem3" in claims:
@@ -31,6 +35,38 @@ def verdicts(ds: xr.Dataset, claims: tuple[str, ...] = CLAIMS, alpha: float = ve
         if "joint_active" in ds:
             rows += verdict.joint_activation(ds, alpha)
     return rows
+
+
+def same_law_as(ds: xr.Dataset) -> dict[str, tuple[str, bool]]:
+    """Family -> (first earlier family identical to it in law, whether it is the very same sample).
+
+    Without biases a positive factor per layer changes no activation
+    (positive-scale invariance), so He fan-in, He fan-out, the NTK
+    parametrisation and every gain share one law; drawn from one seed with
+    the same sampler and dtype they are the same sample.
+    """
+    if "family_configs" not in ds.attrs:
+        return {}
+    configs = {name: SweepConfig.from_dict(cfg) for name, cfg in json.loads(ds.attrs["family_configs"]).items()}
+    first: dict[tuple, str] = {}
+    twins = {}
+    for name, cfg in configs.items():
+        key = cfg.network.law_key()
+        if key in first:
+            other = configs[first[key]]
+            same = (cfg.seed, cfg.sampler, cfg.network.dtype) == (other.seed, other.sampler, other.network.dtype)
+            twins[name] = (first[key], same)
+        else:
+            first[key] = name
+    return twins
+
+
+def _twin_note(twin: tuple[str, bool] | None) -> str:
+    if twin is None:
+        return ""
+    name, same = twin
+    return f"identical in law to {name}" + (" and drawn from the same seed: the same sample, not a new test"
+                                             if same else "")
 
 
 def _table(rows: list[Verdict]) -> str:
@@ -78,7 +114,18 @@ def render(ds: xr.Dataset, *, title: str, question: str = "", claims: tuple[str,
               f"created {ds.attrs.get('created')}.", "",
               "## Verdicts", "",
               f"Significance level {alpha} per claim, Bonferroni-corrected over the cells each row tests. "
-              "Verdicts are computed from the data when this report is written.", "", _table(rows), ""]
+              "Verdicts are computed from the data when this report is written; a row with nothing to "
+              "test says \"untestable\" and why.", "", _table(rows), ""]
+    twins = same_law_as(ds)
+    if twins:
+        parts += ["## Families identical in law", "",
+                  "Without biases, multiplying a layer's weights by a positive number changes no activation "
+                  "(positive-scale invariance), so these families give the same activation patterns in law; "
+                  "drawn from one seed with the same sampler they are the same random draws (identical "
+                  "patterns, up to rounding in the implicit sampler's factorisations), and their rows above "
+                  "are not independent confirmations:", ""]
+        parts += [f"- **{name}** = **{twin}**" + (" (same sample)" if same else " (independent sample)")
+                  for name, (twin, same) in twins.items()] + [""]
     if figures:
         parts += ["## Figures", ""]
         for fig in figures:

@@ -1,6 +1,8 @@
 """Closed-form predictions shared by tests, aggregation and plots."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -62,18 +64,63 @@ def joint_independent(depth: np.ndarray | int) -> np.ndarray:
 
 
 WEIGHT_SLOPE_COEFFICIENT = 2.0 * np.sqrt(2.0) / np.pi
+_TAIL_SDS = 12.0  # binomial mass beyond 12 sd is below 2 exp(-288) (Hoeffding): far below float64 rounding
 
 
 def weight_slope(fan_in: np.ndarray | int) -> np.ndarray:
-    """Leading-order E[t_l | path active] for a hidden layer l >= 2 of fan-in n.
+    """E[t_l | path active] for a hidden layer l >= 2 of fan-in n, exact at every width.
 
     Given the previous layer h, z_j / std = t h_j' + r with Var r = |h|^2 - h_j'^2,
-    so E[t | z_j > 0, h] = sqrt(2/pi) h_j' / |h|. With h_j' on and He scaling,
-    E[h_j' | on] / |h| -> sqrt(2 / pi) * sqrt(2 / n), giving (2 sqrt 2 / pi) / sqrt(n).
-    Deeper layers do not change it: given any non-zero h_l, the next layer's
-    neurons are on with probability 1/2. Zero in the infinite-width limit.
+    so E[t 1(z_j > 0) | h] = sqrt(2/pi) h_j' / (2 |h|). Every other layer is on
+    with probability 1/2 whatever h is, and h is the ReLU of n i.i.d. normals
+    times a common scale, so averaging over the path's source j' gives
+
+        E[t_l | Z=1] = 4 E[S / |h|] / (n sqrt(2 pi)),   S = sum_j' h_j',
+
+    with E[S / |h|] from :func:`mean_sum_over_norm`. Leading order:
+    (2 sqrt2 / pi) / sqrt(n) (:func:`weight_slope_leading`); zero at infinite width.
+    Assumes bias-free, zero-mean Gaussian weights.
     """
+    n = np.asarray(fan_in, dtype=float)
+    ratio = np.vectorize(mean_sum_over_norm, otypes=[float])(n.astype(np.int64))
+    return 4.0 * ratio / (n * np.sqrt(2.0 * np.pi))
+
+
+def weight_slope_leading(fan_in: np.ndarray | int) -> np.ndarray:
+    """Leading order of :func:`weight_slope`: (2 sqrt2 / pi) / sqrt(n)."""
     return WEIGHT_SLOPE_COEFFICIENT / np.sqrt(np.asarray(fan_in, dtype=float))
+
+
+def mean_sum_over_norm(n: int) -> float:
+    """E[S / |h|] for h the ReLU of n i.i.d. standard normals, S = sum h (0 when h = 0).
+
+    Given k positive coordinates (k ~ Binomial(n, 1/2)), they are k i.i.d.
+    half-normals and g / |g| is uniform on the sphere, so
+    E[S / |h| | k] = k E|u_1| = k Gamma(k/2) / (sqrt(pi) Gamma((k+1)/2)).
+    The sum over k keeps every k within 12 sd of n/2 (the rest weighs less
+    than 1e-120) and is exact to float64 rounding.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"fan-in must be >= 1, got {n}")
+    half_width = _TAIL_SDS * 0.5 * np.sqrt(n)
+    k = np.arange(max(1, int(n / 2 - half_width)), min(n, int(np.ceil(n / 2 + half_width))) + 1)
+    lgamma = np.frompyfunc(math.lgamma, 1, 1)
+    log_pmf = math.lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) - n * math.log(2.0)
+    log_abs_u = lgamma(k / 2) - lgamma((k + 1) / 2) - 0.5 * math.log(math.pi)
+    return float(np.sum(k * np.exp((log_pmf + log_abs_u).astype(float))))
+
+
+def first_layer_weight_slope_independent(x: np.ndarray, weight_mean: float) -> np.ndarray:
+    """E[t_1 | path active] if activation were independent of the path's weights.
+
+    t_1 = e sign(x_i0) with E[e] = weight_mean, so independence gives
+    weight_mean times the mean of sign(x_i0) over inputs and coordinates
+    (every input being equally likely to have an active path under
+    Theorems 1 and 3). Zero for zero-mean weights.
+    """
+    x = np.asarray(x, dtype=float)
+    return weight_mean * np.nanmean(np.sign(x), axis=(-2, -1))
 
 
 def first_layer_weight_slope(x: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ntkpaths
-from ntkpaths import cli, study, verdict
+from ntkpaths import cli, report, study, verdict
 from ntkpaths.config import ConfigError
 
 STUDIES = sorted(Path(__file__).parent.parent.glob("studies/*.toml"))
@@ -19,9 +19,16 @@ def test_studies_are_shipped():
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
 def test_study_runs_at_smoke_size(path, tmp_path):
     spec = study.load_study(path)
-    report = study.run_study(spec, tmp_path, smoke=True, scheduler="synchronous")
-    text = report.read_text()
-    assert "## Verdicts" in text and ("**agrees**" in text or "**disagrees**" in text)
+    path_ = study.run_study(spec, tmp_path, smoke=True, scheduler="synchronous")
+    text = path_.read_text()
+    ds = ntkpaths.load(tmp_path / "dataset.zarr")
+    rows = report.verdicts(ds, spec.claims)
+    table = [line for line in text.splitlines() if line.startswith("| ") and line.endswith("** |")]
+    assert len(table) == len(rows) >= len(spec.claims)          # one line per verdict computed from the data
+    for row, line in zip(rows, table):
+        assert row.claim.replace("|", "\\|") in line and f"**{row.outcome}**" in line
+    if "theorem1" in spec.claims:
+        assert sum("Theorem 1" in r.claim for r in rows) == len(spec.families)
     for fig in spec.figures:
         assert (tmp_path / "figures" / f"{fig}.png").exists(), fig
         assert f"figures/{fig}.png" in text
@@ -87,5 +94,53 @@ def test_theorem1_verdict_tells_holding_from_broken():
     good = ntkpaths.run_sweep(ntkpaths.SweepConfig(**base), scheduler="synchronous")
     bad = ntkpaths.run_sweep(ntkpaths.SweepConfig(**base, network=ntkpaths.NetworkConfig(bias_mean=0.2)),
                              scheduler="synchronous")
-    assert verdict.theorem1(good, "he").agrees
-    assert not verdict.theorem1(bad, "bias").agrees
+    assert verdict.theorem1(good, "he").outcome == "agrees"
+    assert verdict.theorem1(bad, "bias").outcome == "disagrees"
+
+
+def test_a_row_that_tests_nothing_is_untestable():
+    """One network per cell gives no standard error: before, the row read "agrees" with
+    "max |z| = 0.00 (0 cells)"."""
+    one = ntkpaths.run_sweep(ntkpaths.SweepConfig(depth=3, widths=(8, 16), nets=1, seed=4, stats=()),
+                             scheduler="synchronous")
+    row = verdict.theorem1(one, "he")
+    assert row.outcome == "untestable" and not row.agrees
+    assert "untestable: no cell has a standard error" in row.statistic
+    text = report.render(one, title="t")
+    assert "**untestable**" in text and "**agrees**" not in text
+
+
+def test_rows_without_a_prediction_are_untestable():
+    """Uniform weights: the exact slope and the arc-cosine law do not apply, so those rows test nothing."""
+    ds = ntkpaths.run_sweep(ntkpaths.SweepConfig(depth=3, widths=(8, 16, 32), nets=50, seed=5,
+                                                 network=ntkpaths.NetworkConfig(weight_dist="uniform")),
+                            scheduler="synchronous")
+    rows = {r.claim: r for r in report.verdicts(ds)}
+    untested = [r for r in rows.values() if r.outcome == "untestable"]
+    assert {r.claim for r in untested} >= {"Dependence strength E[t_l | Z=1] equals its exact finite-width value",
+                                           "Infinite-width arc-cosine prediction of the joint activation"}
+    assert all("uniform weights" in r.statistic or "Gaussian" in r.statistic for r in untested)
+    assert rows["Theorem 1: P(path active) = 2^-H"].outcome in ("agrees", "disagrees")
+
+
+def test_families_identical_in_law_are_named(tmp_path):
+    """He fan-in, the NTK parametrisation and gain 4 are one law without biases (and one sample on one
+    seed); a bias breaks the scale invariance, so the biased families differ."""
+    spec = study.Study(path=tmp_path / "s.toml", name="twins", title="twins", question="", claims=("theorem1",),
+                       figures=(), sweep={"depth": 2, "widths": [8], "nets": 5, "stats": []},
+                       families={"he": {}, "ntk": {"init": "ntk"}, "gain4": {"gain": 4.0},
+                                 "uniform": {"weight_dist": "uniform"}, "bias": {"bias_std": 0.5},
+                                 "bias-gain4": {"bias_std": 0.5, "gain": 4.0}})
+    text = study.run_study(spec, tmp_path, scheduler="synchronous").read_text()
+    ds = ntkpaths.load(tmp_path / "dataset.zarr")
+    assert report.same_law_as(ds) == {"ntk": ("he", True), "gain4": ("he", True)}
+    assert "## Families identical in law" in text and "- **ntk** = **he** (same sample)" in text
+    rows = {r.conditions.split(";")[0]: r for r in report.verdicts(ds)}
+    assert "identical in law to he" in rows["gain4"].conditions and "identical" not in rows["uniform"].conditions
+    np.testing.assert_array_equal(ds.active_fraction.sel(family="he"), ds.active_fraction.sel(family="gain4"))
+
+
+def test_shipped_theorem1_study_spends_its_time_on_new_laws():
+    spec = study.load_study(Path(__file__).parent.parent / "studies/theorem1-path-probability.toml")
+    keys = [cfg.network.law_key() for cfg in study.sweep_configs(spec).values()]
+    assert len(set(keys)) == len(keys)
