@@ -6,6 +6,7 @@ Load a sweep in a notebook::
     ds = ntkpaths.load("data/sweep-depth8.zarr")
     ds.p_active.sel(width=1024)
 """
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
@@ -14,8 +15,6 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 from .config import ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
-from .store import load, write
-from .sweep import run_sweep
 
 __all__ = [
     # configuration
@@ -31,3 +30,12 @@ __all__ = [
     "ConfigError",
     "__version__",
 ]
+
+# Heavy modules (xarray, dask, zarr) load on first use, so the command line starts fast.
+_LAZY = {"run_sweep": "sweep", "load": "store", "write": "store"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

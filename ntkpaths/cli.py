@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import aggregate, plot, report, store, study as study_mod, sweep as sweep_mod
+# Only the light modules at import time: `ntkpaths --help` must not pay for
+# xarray, dask, zarr or matplotlib. Commands import what they use.
 from .config import INPUT_KINDS, STATS, parse_angles, ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
 
 app = typer.Typer(
@@ -47,9 +48,11 @@ def _input_config(inputs: str, n_inputs: int, scale: float) -> tuple[InputConfig
 
 
 def _progress() -> Progress:
+    # Transient: the bar leaves the terminal when the work ends, so an error is the only line left
+    # on stderr; the summary printed afterwards gives the counts and the time.
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("networks"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    console=err_console, transient=False)
+                    console=err_console, transient=True)
 
 
 CELL_DIMS = ("family", "input_dim", "width")
@@ -66,6 +69,8 @@ def _label(sel: dict) -> list[str]:
 
 
 def _summary_table(ds) -> Table:
+    from . import aggregate
+
     z = aggregate.z_scores(ds)
     deepest = int(ds["depth"].max())
     table = Table(title=f"P(path active) at depth {deepest} (every depth: ntkpaths info)")
@@ -73,7 +78,7 @@ def _summary_table(ds) -> Table:
     for col in (*keys, "networks", "p_active", "se", "2^-H", "max |z|"):
         table.add_column(col, justify="right")
     if "weight_slope" in ds:
-        table.add_column("E[t|Z] layer 2", justify="right")
+        table.add_column("E\\[t|Z] layer 2", justify="right")
     for sel in _cells(ds):
         cell = ds.sel(sel).sel(depth=deepest)
         row = [*_label(sel), str(int(cell.n_networks)), f"{float(cell.p_active):.5g}",
@@ -96,7 +101,10 @@ def sweep(
     input_scale: Annotated[float, typer.Option(help="c in [-c, c]^d, the Gaussian std, or the sphere radius.")] = 1.0,
     init: Annotated[str, typer.Option(help="he-fan-in, he-fan-out or ntk.")] = "he-fan-in",
     gain: Annotated[float, typer.Option(help="Weight std is gain / sqrt(fan).")] = NetworkConfig.gain,
-    weight_dist: Annotated[str, typer.Option(help="normal or uniform (same variance).")] = "normal",
+    weight_dist: Annotated[str, typer.Option(help="normal, uniform, orthogonal, student-t or sparse (all of the same variance).")] = "normal",
+    weight_df: Annotated[float, typer.Option(help="Degrees of freedom of student-t weights (> 2).")] = NetworkConfig.weight_df,
+    weight_density: Annotated[float, typer.Option(help="Fraction of non-zero sparse weights.")] = NetworkConfig.weight_density,
+    weight_mean: Annotated[float, typer.Option(help="Mean of the weights in units of their std.")] = 0.0,
     bias_std: Annotated[float, typer.Option(help="Std of N(bias_mean, bias_std^2) biases.")] = 0.0,
     bias_mean: Annotated[float, typer.Option(help="Mean of the biases.")] = 0.0,
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
@@ -109,8 +117,8 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/sweep-depthDEPTH.zarr].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted sweep in --out (same options).")] = False,
-    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', or a dask scheduler address tcp://HOST:PORT; default a local cluster.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous' (in-process), 'local' (a local dask cluster) or a dask scheduler address tcp://HOST:PORT; default: in-process for sweeps too small to pay for a local cluster's start-up, else a local cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores]; giving it starts one.")] = None,
     nets_per_task: Annotated[int, typer.Option(help="Networks per dask task (results do not depend on it).")] = SweepConfig.nets_per_task,
 ) -> None:
     """Sweep widths and depths; write one dataset and print a summary."""
@@ -119,10 +127,13 @@ def sweep(
     cfg = SweepConfig(
         depth=depth, widths=_parse_list("--widths", widths), nets=nets, seed=seed, nets_per_task=nets_per_task,
         network=NetworkConfig(init=init, gain=gain, weight_dist=weight_dist, bias_std=bias_std,
-                              bias_mean=bias_mean, dtype=dtype),
+                              bias_mean=bias_mean, weight_mean=weight_mean, weight_df=weight_df,
+                              weight_density=weight_density, dtype=dtype),
         inputs=input_cfg, input_dims=(file_dim,) if file_dim else _parse_list("--input-dims", input_dims),
         angles=parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets,
     )
+    from . import store, sweep as sweep_mod
+
     out = out or Path("data") / f"sweep-depth{depth}.zarr"
     store.check_writable(out, overwrite, resume)
     if resume and out.exists() and not overwrite:
@@ -135,7 +146,7 @@ def sweep(
         seen.append(done)
         bar.update(job, completed=done, total=total)
 
-    with _progress() as bar:
+    with store.locked(out), _progress() as bar:
         job = bar.add_task("sweep", total=None)
         ds = sweep_mod.run_sweep(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite,
                                  resume=resume, progress=tick, on_client=_print_dashboard)
@@ -144,7 +155,7 @@ def sweep(
     networks, computed = int(ds["n_networks"].isel(depth=0).sum()), seen[-1] - seen[0]
     console.print(f"{len(_cells(ds))} cells, {networks} networks ({store.config_of(ds).sampler} sampler); "
                   f"this run drew {computed} in {wall:.1f} s wall, {computed / wall:.1f} networks/s")
-    console.print(f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
+    console.print(f"ran {ds.attrs['execution']}; seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
     console.print(f"wrote {out}")
 
 
@@ -159,6 +170,8 @@ def plot_command(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the PNGs [default: PATH without .zarr, plus -figures].")] = None,
 ) -> None:
     """Write the figures of a sweep dataset as PNG files."""
+    from . import plot, store
+
     ds = store.load(path)
     out = out or path.with_name(path.stem + "-figures")
     for fig_path in plot.make_figures(ds, out):
@@ -168,6 +181,8 @@ def plot_command(
 @app.command()
 def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpaths sweep'.")]) -> None:
     """Print every cell: estimate, se, theory and z-score."""
+    from . import aggregate, store
+
     ds = store.load(path)
     z = aggregate.z_scores(ds)
     table = Table(title=f"{path}  ({ds.attrs['init']}, inputs {ds.attrs['input_kind']}, seed {ds.attrs['seed_entropy']})")
@@ -188,15 +203,20 @@ def study(
     path: Annotated[Path, typer.Argument(help="A study file, e.g. studies/theorem1-path-probability.toml.")],
     out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/NAME].")] = None,
     smoke: Annotated[bool, typer.Option(help="Run the study's tiny [smoke] size (checks the pipeline).")] = False,
-    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', or a dask scheduler address; default a local cluster.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
     reuse: Annotated[bool, typer.Option(help="Redraw figures and report from the study's existing dataset; run nothing.")] = False,
 ) -> None:
     """Run a declarative study: its sweep per family, figures, and a markdown report with verdicts."""
+    from . import study as study_mod, sweep as sweep_mod
+
+    from . import store
+
     spec = study_mod.load_study(path)
     for cfg in study_mod.sweep_configs(spec, smoke).values():  # refuse a bad study before any work
         sweep_mod.preflight(cfg, scheduler, workers)
     out = out or Path("data") / spec.name
+    store.probe_folder(out)
     started = time.perf_counter()
     with _progress() as bar:
         jobs: dict = {}
@@ -219,6 +239,8 @@ def report_command(
     figures: Annotated[bool, typer.Option(help="Also draw the figures and embed them.")] = True,
 ) -> None:
     """Write a markdown report: configuration, a verdict table per claim, figures."""
+    from . import plot, report, store
+
     ds = store.load(path)
     out = out or path.with_name(path.stem + "-report.md")
     figs = plot.make_figures(ds, out.with_name(out.stem + "-figures")) if figures else []
@@ -232,6 +254,17 @@ def report_command(
     console.print(f"wrote {out}")
 
 
+def _fail(message: str) -> None:
+    """One line on stderr, exit code 2."""
+    err_console.print(f"error: {' '.join(message.split())}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # so that clusters close and the store stays resumable
 
@@ -243,8 +276,13 @@ def main(argv: list[str] | None = None) -> None:
         rv = app(args=argv, prog_name="ntkpaths", standalone_mode=False)
     except (NtkpathsError, typer.TyperException) as exc:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(message)
+    except OSError as exc:  # the environment: a full disk, a vanished folder, a lost connection
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _fail(f"{where}{exc.strerror or _first_line(exc)} (finished work is kept; rerun with --resume "
+              "where the command has it)")
+    except MemoryError:
+        _fail("out of memory; use smaller widths, fewer --workers, or --method implicit")
     except (KeyboardInterrupt, typer.Abort):
         rv = 130
     finally:

@@ -17,13 +17,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import fcntl
+import hashlib
 import json
+import os
 import shutil
+import socket
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
@@ -169,9 +173,12 @@ def _attrs(path: Path) -> dict:
 
 
 def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
-    """Refuse early, before any work, to replace an existing output by accident."""
+    """Refuse early, before any work, to replace an existing output by accident or to write where we cannot."""
     if path.suffix != ".zarr":
         raise StoreError(f"output {path} must end in .zarr")
+    probe_folder(path.parent)
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"{path} exists and is not a dataset folder; choose another output")
     if not path.exists() or overwrite:
         return
     attrs = _attrs(path)
@@ -182,8 +189,79 @@ def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
     raise StoreError(f"{path} already exists; pass --overwrite to replace it")
 
 
+def probe_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written there, in one line if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise StoreError(f"cannot write to {folder}: {exc.strerror or type(exc).__name__}") from None
+
+
+_HELD: dict[Path, int] = {}  # locks this process holds, with their nesting depth
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """Hold the writer's lock of the store at ``path``; refuse in one line if another process holds it.
+
+    The lock is an ``flock`` on ``PATH.lock`` beside the store, so the
+    operating system releases it when its holder dies, however it dies.
+    Nested use in one process is allowed (the CLI takes the lock before its
+    progress bar starts, then the sweep takes it again).
+    """
+    key = path.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    probe_folder(lock_path.parent)
+    fd = _acquire(lock_path, path)
+    _HELD[key] = 1
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        del _HELD[key]
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        os.close(fd)
+
+
+def _acquire(lock_path: Path, path: Path) -> int:
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(f"{path} is being written by another ntkpaths process ({_holder(lock_path)}); "
+                             "wait for it, or choose another output") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder removed the file as we took it: try again on the new one
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        return lock_path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 def create(path: Path, cfg: SweepConfig, inputs: dict, *, overwrite: bool = False) -> None:
     """Write the template: metadata, coords and inputs; raw statistics stay unwritten (NaN)."""
+    import dask.array as da  # only here: it pulls in scipy
+
     check_writable(path, overwrite)
     if path.exists():
         shutil.rmtree(path)
@@ -231,7 +309,22 @@ def resumable_config(path: Path, cfg: SweepConfig) -> SweepConfig:
         diff = [k for k, v in stored.to_dict().items() if v != mine.to_dict()[k]]
         raise StoreError(f"{path} was written with different options ({', '.join(diff)}); "
                          "rerun with the same options, or use --overwrite")
+    check_input_file(path, stored)
     return stored
+
+
+def check_input_file(path: Path, stored: SweepConfig) -> None:
+    """Refuse to resume when the input file changed since the store was written."""
+    if stored.inputs.kind != "file":
+        return
+    try:
+        now = hashlib.sha256(Path(stored.inputs.path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise StoreError(f"cannot read the input file {stored.inputs.path} to resume {path}: "
+                         f"{exc.strerror or type(exc).__name__}") from None
+    if now != stored.inputs.sha256:
+        raise StoreError(f"the input file {stored.inputs.path} changed since {path} was written "
+                         "(its sha256 differs); restore it, or use --overwrite")
 
 
 def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
@@ -287,11 +380,11 @@ def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write an in-memory dataset to a zarr store in one go (atomically)."""
     path = Path(path)
     check_writable(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    ds.to_zarr(partial, mode="w", consolidated=True, zarr_format=2)
-    if path.exists():
-        shutil.rmtree(path)
-    partial.rename(path)
+    with locked(path):
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        ds.to_zarr(partial, mode="w", consolidated=True, zarr_format=2)
+        if path.exists():
+            shutil.rmtree(path)
+        partial.rename(path)
     return path

@@ -9,21 +9,18 @@ task size, worker count or completion order.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import logging
 import math
-import os
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-import dask
 import numpy as np
 import xarray as xr
 
-from . import store
+from . import execute, store
 from .config import MIN_NETS, NtkpathsError, SweepConfig
-from .tasks import Task, guarded_task, peak_bytes, resolve_seed, sweep_inputs
+from .tasks import Task, guarded_task, peak_bytes, resolve_seed, sweep_inputs, work_seconds
 from .tracer import raw_names
 
 Progress = Callable[[int, int], None]
@@ -151,87 +148,14 @@ def check_memory(cfg: SweepConfig, workers: int, available: int | None = None) -
             f"{budget / 2**30:.1f} GiB are available per worker; use {hint}, or fewer --workers")
 
 
-def preflight(cfg: SweepConfig, scheduler: str | None, workers: int | None) -> None:
-    """Checks that need no work: the scheduler's form, and memory for a local run."""
-    remote = scheduler not in (None, "synchronous")
-    if remote and "://" not in scheduler:
-        raise NtkpathsError(f"unknown scheduler {scheduler!r}; use 'synchronous' or an address like tcp://HOST:8786")
-    if workers is not None and workers < 1:
-        raise NtkpathsError(f"workers must be an integer >= 1, got {workers}")
-    if not remote:
-        check_memory(cfg, 1 if scheduler == "synchronous" else (workers or os.cpu_count() or 1))
+def preflight(cfg: SweepConfig, scheduler: str | None, workers: int | None) -> execute.Execution:
+    """Checks that need no work (the scheduler's form, memory, input files); returns where to run."""
+    execution = execute.choose(scheduler, workers, work_seconds(cfg))
+    if execution.scheduler in (None, "synchronous"):
+        check_memory(cfg, execution.workers or 1)
     for d in cfg.input_dims:  # bad input files fail here, before any output
         sweep_inputs(cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=0), d)
-
-
-def _run_synchronous(cfg, planner, columns, on_result):
-    queue = deque(planner.next_tasks())
-    while queue:
-        task = queue.popleft()
-        if planner.wanted(task):
-            on_result(task, guarded_task(cfg, task, columns[task.input_dim]))
-        queue.extend(planner.next_tasks())
-
-
-def _client(scheduler: str | None, workers: int | None):
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        return Client(scheduler), None
-    # Tasks run in a worker thread, whose malloc arena hands every freed
-    # weight matrix back to the OS (dask also sets a 64 KiB trim threshold),
-    # so the next layer page-faults it in again: 7x the page faults and 35%
-    # more time per network. Keep large blocks in the heap instead.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30,
-                          "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 1 << 30}):
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address="127.0.0.1:0",
-                               silence_logs=logging.ERROR)  # cancelled surplus blocks are expected
-    return Client(cluster), cluster
-
-
-def _run_distributed(cfg, planner, columns, on_result, scheduler, workers, on_client):
-    from distributed import as_completed
-
-    client, cluster = _client(scheduler, workers)
-    try:
-        on_client(client)
-        tasks: dict = {}
-
-        def submit(batch):
-            # Inputs travel inside each task (they are small): scattered data
-            # is lost for good when the workers holding it die.
-            futures = [client.submit(guarded_task, cfg, t, columns[t.input_dim], pure=False) for t in batch]
-            tasks.update(zip(futures, batch))
-            return futures
-
-        pending = as_completed(submit(planner.next_tasks()))
-        for fut in pending:
-            task = tasks.pop(fut)
-            if planner.wanted(task):
-                on_result(task, _result(fut, task, cfg))
-            for new in submit(planner.next_tasks()):
-                pending.add(new)
-            for other, t in list(tasks.items()):
-                if not planner.wanted(t):
-                    other.cancel()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _result(fut, task: Task, cfg: SweepConfig) -> dict[str, np.ndarray]:
-    """A finished task's value; a task the cluster lost becomes a one-line error."""
-    try:
-        return fut.result()
-    except NtkpathsError:
-        raise
-    except Exception as exc:
-        raise NtkpathsError(
-            f"the cluster lost task input_dim={task.input_dim} width={task.width} networks "
-            f"{task.start}..{task.stop - 1} (seed {cfg.seed}): {type(exc).__name__}; "
-            "finished blocks are kept: rerun with --resume") from None
+    return execution
 
 
 def _start(cfg: SweepConfig, path: Path | None, overwrite: bool, resume: bool):
@@ -278,10 +202,15 @@ def run_sweep(
         interrupted sweep can be finished with ``resume=True``. None keeps
         everything in memory.
     scheduler : str or None
-        None starts a local dask cluster of ``workers`` processes (default:
-        the cores); ``"synchronous"`` runs in this process; anything else is
-        the address of an existing dask scheduler, e.g. ``tcp://host:8786``.
+        None runs in this process when the sweep is too small for a local
+        cluster to pay for its start-up, else on a local dask cluster;
+        ``"local"`` always starts a local cluster of ``workers`` processes
+        (default: the cores); ``"synchronous"`` runs in this process;
+        anything else is the address of an existing dask scheduler, e.g.
+        ``tcp://host:8786``. Results are bit-identical whichever is used;
+        the dataset's ``execution`` attr says which.
     workers : int or None
+        Local cluster size; giving it asks for a local cluster.
     overwrite, resume : bool
         Replace an existing store; or finish an interrupted one with the same
         options (its seed is adopted when ``cfg.seed`` is None).
@@ -297,7 +226,12 @@ def run_sweep(
         See :mod:`ntkpaths.store` for the schema.
     """
     path = Path(path) if path is not None else None
-    preflight(cfg, scheduler, workers)
+    execution = preflight(cfg, scheduler, workers)
+    with store.locked(path) if path is not None else contextlib.nullcontext():
+        return _run(cfg, path, overwrite, resume, execution, progress, on_client)
+
+
+def _run(cfg, path, overwrite, resume, execution, progress, on_client) -> xr.Dataset:
     cfg, raw, done, inputs = _start(cfg, path, overwrite, resume)
     planner = Planner(cfg, done)
     columns = {d: inp.columns("joint" in cfg.stats) for d, inp in inputs.items()}
@@ -314,12 +248,13 @@ def run_sweep(
         if progress is not None:
             progress(counter["done"], max(planner.planned(), counter["done"]))
 
-    if scheduler == "synchronous":
-        _run_synchronous(cfg, planner, columns, on_result)
-    else:
-        _run_distributed(cfg, planner, columns, on_result, scheduler, workers, on_client or (lambda c: None))
+    execute.run(planner, lambda t: (guarded_task, (cfg, t, columns[t.input_dim])), on_result, execution,
+                describe=lambda t: f"task input_dim={t.input_dim} width={t.width} networks "
+                                   f"{t.start}..{t.stop - 1} (seed {cfg.seed})",
+                on_client=on_client)
     _drop_surplus(raw, cfg, planner)
     ds = store.build_dataset(cfg, raw, inputs)
+    ds.attrs["execution"] = execution.note
     if path is not None:
         store.finalize(path, ds)
     return ds

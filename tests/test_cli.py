@@ -1,4 +1,9 @@
 """The command line: happy paths with CliRunner, and every bad input as one line + exit 2."""
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -151,3 +156,125 @@ def test_zero_input_row(tmp_path, capsys):
     ds = ntkpaths.load(out)
     assert float(ds.active_fraction.isel(input=0).max()) == 0.0
     assert np.isfinite(ds.weight_slope).all() and np.isfinite(ds.p_active).all()
+
+
+# ------------------------------------------------ every failure: one line, exit 2, data untouched
+def _snapshot(path):
+    """Every file of a store with its bytes: equal snapshots mean nothing was touched."""
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+MORE_BAD_SWEEPS = {
+    "angle pi/0": (["--angles", "pi/0"], "angles must be radians or fractions of pi"),
+    "angle 1/0": (["--angles", "1/0"], "angles must be radians or fractions of pi"),
+    "angle nan": (["--angles", "nan"], "angles must lie in (0, pi]"),
+    "angle 2pi": (["--angles", "2pi"], "angles must lie in (0, pi]"),
+    "angle text": (["--angles", "pi/four"], "angles must be radians or fractions of pi"),
+    "unknown scheduler": (["--scheduler", "fast"], "unknown scheduler 'fast'"),
+    "workers 0": (["--workers", "0"], "workers must be an integer >= 1"),
+    "scale nan": (["--input-scale", "nan"], "input scale must be a finite number"),
+    "gain negative": (["--gain", "-1"], "gain must be > 0"),
+    "rel-se 2": (["--rel-se", "2"], "rel_se must lie in (0, 1)"),
+    "dtype": (["--dtype", "float16"], "unknown dtype 'float16'"),
+    "weight dist": (["--weight-dist", "cauchy"], "unknown weight distribution 'cauchy'"),
+    "weight df": (["--weight-df", "2"], "weight_df must be > 2"),
+    "weight density": (["--weight-density", "0"], "weight_density must lie in (0, 1]"),
+    "stats": (["--stats", "weights,bogus"], "unknown statistic 'bogus'"),
+    "nets per task": (["--nets-per-task", "0"], "nets per task must be"),
+    "implicit uniform": (["--method", "implicit", "--weight-dist", "uniform"], "use --method explicit"),
+    "joint at d=1": (["--input-dims", "1"], "input pairs need input dim >= 2"),
+}
+
+
+@pytest.mark.parametrize("name", MORE_BAD_SWEEPS)
+def test_bad_options_leave_an_existing_store_untouched(name, dataset, capsys):
+    """Even with --overwrite, a refused command writes nothing."""
+    args, message = MORE_BAD_SWEEPS[name]
+    before = _snapshot(dataset)
+    code, _, err = run_main(["sweep", *QUICK, *args, "--out", str(dataset), "--overwrite"], capsys)
+    assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and message in err, err
+    assert _snapshot(dataset) == before
+
+
+def test_unwritable_outputs_give_one_line(dataset, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cases = [["sweep", *QUICK, "--out", str(blocker / "x.zarr")],
+             ["plot", str(dataset), "--out", str(blocker / "figs")],
+             ["report", str(dataset), "--out", str(blocker / "r.md")],
+             ["study", str(Path(__file__).parent.parent / "studies/theorem2-weight-dependence.toml"), "--smoke",
+              "--scheduler", "synchronous", "--out", str(blocker / "study")]]
+    for args in cases:
+        code, _, err = run_main(args, capsys)
+        assert code == 2 and err.startswith("error:") and err.count("\n") == 1, (args[0], err)
+        assert "a-file" in err, err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_unreachable_scheduler_gives_one_line(tmp_path, capsys, monkeypatch):
+    from ntkpaths import execute
+
+    monkeypatch.setattr(execute, "CONNECT_TIMEOUT_S", 2)
+    with socket.socket() as s:   # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "x.zarr"
+    code, _, err = run_main(["sweep", *QUICK[:-2], "--scheduler", f"tcp://127.0.0.1:{port}", "--out", str(out)],
+                            capsys)
+    assert code == 2 and err.count("\n") == 1 and f"cannot reach the dask scheduler at tcp://127.0.0.1:{port}" in err
+    assert not out.exists()
+
+
+def test_resume_refuses_a_changed_input_file(tmp_path, capsys):
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, np.random.default_rng(0).uniform(-1, 1, size=(3, 5)))
+    out = tmp_path / "f.zarr"
+    args = ["sweep", *QUICK, "--inputs", str(inputs), "--out", str(out)]
+    assert run_main(args, capsys)[0] == 0
+    np.save(inputs, np.random.default_rng(1).uniform(-1, 1, size=(3, 5)))   # same shape, new values
+    before = _snapshot(out)
+    code, _, err = run_main([*args, "--resume"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "changed since" in err and "sha256" in err, err
+    assert _snapshot(out) == before
+
+
+def test_a_second_writer_is_refused(dataset, capsys):
+    """While another process holds a store, a sweep into it is refused before touching it."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from ntkpaths import store\nwith store.locked(Path(sys.argv[1])):\n"
+                               "    print('held', flush=True); time.sleep(60)", str(dataset)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = _snapshot(dataset)
+        code, _, err = run_main(["sweep", *QUICK, "--out", str(dataset), "--overwrite"], capsys)
+        assert code == 2 and err.count("\n") == 1 and "is being written by another ntkpaths process (pid" in err, err
+        assert _snapshot(dataset) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without cleaning up: its lock died with it
+    code, _, err = run_main(["sweep", *QUICK, "--out", str(dataset), "--overwrite"], capsys)
+    assert code == 0, err
+    assert not dataset.with_name(dataset.name + ".lock").exists()
+
+
+# ------------------------------------------------ first minutes: fast start, small sweeps in-process
+def test_cli_imports_no_heavy_library():
+    """`ntkpaths --help` loads typer, rich and numpy only; xarray, dask, zarr, plotting and scipy wait."""
+    code = ("import sys, ntkpaths.cli; heavy = ('xarray', 'dask', 'zarr', 'matplotlib', 'seaborn', 'scipy', 'jax'); "
+            "print(sorted(m for m in heavy if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+    code = "import sys, ntkpaths.sweep; print(sorted(m for m in ('matplotlib', 'seaborn', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
+def test_small_sweeps_run_in_process(tmp_path):
+    """Starting a local cluster costs seconds: a 20-network sweep runs in-process and says so."""
+    out = tmp_path / "s.zarr"
+    result = runner.invoke(cli.app, ["sweep", "--depth", "8", "--widths", "256", "--nets", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert ntkpaths.load(out).attrs["execution"].startswith("in-process")
+    assert "ran in-process" in result.output.replace("\n", " ")

@@ -184,7 +184,7 @@ def cli_inprocess(args: list[str]) -> int:
 
 def comparable(path: Path, ignore_config: tuple[str, ...] = ()) -> xr.Dataset:
     ds = ntkpaths.load(path).load()
-    for key in ("created", "command"):
+    for key in ("created", "command", "execution"):
         ds.attrs.pop(key, None)
     if ignore_config:
         cfg = json.loads(ds.attrs["config"])

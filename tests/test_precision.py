@@ -12,7 +12,7 @@ GiB = 2**30
 
 def _values(ds):
     ds = ds.load().copy()
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command")}
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command", "execution")}
     return ds
 
 

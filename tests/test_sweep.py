@@ -12,7 +12,7 @@ from ntkpaths.config import NetworkConfig
 def _values(ds):
     """The dataset without the attrs that legitimately differ between runs."""
     ds = ds.load().copy()
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command")}
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command", "execution")}
     return ds
 
 
