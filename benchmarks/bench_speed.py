@@ -45,7 +45,7 @@ from ntkpaths.sweep import run_sweep
 from ntkpaths.tasks import Task, peak_bytes, run_task, sweep_inputs
 
 HERE = Path(__file__).resolve().parent
-NAIVE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "naive_paths.py"  # ../shared/bench beside the repo
+NAIVE = HERE / "naive_paths.py"  # the hand-written baseline, kept beside the benchmarks
 DEPTH, WIDTH, DIM = 8, 1024, 64
 ALL_STATS = ("weights", "inputs", "joint")
 

@@ -6,7 +6,7 @@ fraction of active paths over *all* d * n_1 * ... * n_H * n_out paths is
 
     F_H(x) = prod_{l <= H} a_l(x) / n_l,
 
-with a_l(x) the number of neurons on in layer l (see SCIENCE.md). One forward
+with a_l(x) the number of neurons on in layer l (see docs/science.md). One forward
 pass gives F for every depth prefix 1..H at once.
 """
 from __future__ import annotations

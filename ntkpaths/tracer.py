@@ -2,7 +2,7 @@
 
 For one network and each input, every statistic here is an exact sum over
 *all* paths through the ``depth_max`` hidden layers, normalised by the number
-of paths (SCIENCE.md, "Estimating over all paths at once"). A path through
+of paths (docs/science.md, "Exact all-path estimators"). A path through
 the edge (j_{l-1} -> j_l) is active exactly when both ends are on and every
 other hidden layer is on at the path's neuron, so
 

@@ -2,7 +2,7 @@
 
 The reference below walks every hidden path (i0, j1, ..., jH) of a tiny
 network one at a time, in plain Python, straight from the definitions in
-SCIENCE.md ("Estimating over all paths at once"); the tracer instead uses
+docs/science.md ("Exact all-path estimators"); the tracer instead uses
 per-layer factorisations and packed histograms. The two must agree to
 rounding on every network. With tracked edges (the implicit sampler's one
 weight per neuron) the edge statistics are instead sums over the paths
