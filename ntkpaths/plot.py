@@ -124,7 +124,7 @@ def plot_dependence_strength(ds: xr.Dataset) -> plt.Figure:
         ax.errorbar(widths, cell["weight_slope"].values, yerr=ERRORBAR_SE * cell["weight_slope_se"].values,
                     color=color, marker="o", ms=3, capsize=2, label=f"layer {layer}")
     ax.plot(widths, ds["weight_slope_theory"].sel(layer=ds["layer"].values[-1]).values, "k--", lw=1.2,
-            label=r"$(2\sqrt{2}/\pi)\,n^{-1/2}$")
+            label=r"exact, layers $\geq 2$ ($\approx (2\sqrt{2}/\pi)\,n^{-1/2}$)")
     ax.plot(widths, ds["weight_slope_theory"].sel(layer=1).values, "k:", lw=1.2, label="layer 1 exact")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")

@@ -108,8 +108,14 @@ def _uniform(rng, shape, cfg, dtype):
 
 
 def _student_t(rng, shape, cfg, dtype):
-    df = cfg.weight_df
-    return (rng.standard_t(df, size=shape) * math.sqrt((df - 2) / df)).astype(dtype)
+    """z / sqrt(chi2_df / df), scaled to unit variance: z sqrt((df - 2) / (2 g)) with g ~ Gamma(df/2).
+
+    Drawn from the float32 normal and gamma samplers (numpy's standard_t is float64 only, 5x slower).
+    """
+    g = rng.standard_gamma(cfg.weight_df / 2, size=shape, dtype=dtype)
+    e = rng.standard_normal(shape, dtype=dtype)
+    e *= np.sqrt(dtype.type((cfg.weight_df - 2) / 2) / g)
+    return e
 
 
 def _sparse(rng, shape, cfg, dtype):

@@ -66,7 +66,8 @@ SCHEMA = {
               "stats": _list_of(lambda v: isinstance(v, str), "strings"), "method": _STR, "rel_se": _NUM,
               "max_nets": _INT, "nets_per_task": _INT, "n_inputs": _INT, "inputs": _STR, "input_scale": _NUM},
     "family": {"init": _STR, "gain": _NUM, "weight_dist": _STR, "bias_std": _NUM, "bias_mean": _NUM,
-               "weight_mean": _NUM, "weight_df": _NUM, "weight_density": _NUM, "dtype": _STR},
+               "weight_mean": _NUM, "weight_df": _NUM, "weight_density": _NUM, "dtype": _STR,
+               "max_width": _INT},
 }
 SCHEMA["smoke"] = SCHEMA["sweep"]
 
@@ -152,9 +153,22 @@ def sweep_configs(study: Study, smoke: bool = False) -> dict[str, SweepConfig]:
         base["angles"] = parse_angles(",".join(str(a) for a in s["angles"]))
     base.setdefault("seed", 0)
     _validated(study, "smoke and sweep" if smoke else "sweep", lambda: SweepConfig(inputs=inputs, **base))
-    return {name: _validated(study, f"families.{name}",
-                             lambda fam=fam: SweepConfig(network=NetworkConfig(**fam), inputs=inputs, **base))
+    return {name: _validated(study, f"families.{name}", lambda fam=fam: _family_config(fam, inputs, base, smoke))
             for name, fam in study.families.items()}
+
+
+def _family_config(family: dict, inputs: InputConfig, base: dict, smoke: bool) -> SweepConfig:
+    """A family's sweep: its network, and the sweep's widths up to its ``max_width`` (for costly laws).
+
+    Cells above ``max_width`` are NaN in the combined dataset, so verdicts skip them. A smoke run keeps
+    at least its smallest width.
+    """
+    family = dict(family)
+    cap = family.pop("max_width", None)
+    widths = base.get("widths", SweepConfig.widths)
+    if cap is not None:
+        widths = tuple(w for w in widths if w <= cap) or ((min(widths),) if smoke else ())
+    return SweepConfig(network=NetworkConfig(**family), inputs=inputs, **(base | {"widths": widths}))
 
 
 def _validated(study: Study, where: str, make: Callable[[], SweepConfig]) -> SweepConfig:
