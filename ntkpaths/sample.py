@@ -1,4 +1,4 @@
-"""Random draws: inputs, networks (streamed layer by layer) and paths.
+"""Random draws: inputs, networks (streamed layer by layer), paths, and training subsets and minibatches.
 
 This is the only module that draws random numbers. Every function takes a
 keyword-only ``rng: numpy.random.Generator``; none touches global state.
@@ -363,11 +363,51 @@ def sample_network(
     Biases are not supported here (the path-sum form has none).
     """
     dims = [input_dim, *widths, cfg.n_out]
-    weights = []
-    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
-        std = cfg.weight_std(fan_in, fan_out)
-        weights.append(_standard_weights(rng, (fan_out, fan_in), cfg).astype(np.float64) * std)
-    return weights
+    standard = sample_standard_weights(cfg, dims, rng=rng)
+    return [t.astype(np.float64) * cfg.weight_std(fan_in, fan_out)
+            for t, fan_in, fan_out in zip(standard, dims[:-1], dims[1:])]
+
+
+def sample_standard_weights(cfg: NetworkConfig, dims: Sequence[int], *, rng: np.random.Generator) -> list[np.ndarray]:
+    """Draw the standardised weights (unit variance) of every layer of a network.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+        Only ``weight_dist``, ``weight_mean`` and ``dtype`` matter.
+    dims : sequence of int
+        Layer sizes [d, n_1, ..., n_H, n_out].
+
+    Returns
+    -------
+    list of ndarray (fan_out, fan_in)
+        One per weight layer, in order; the same numbers :func:`sample_network`
+        scales into effective weights.
+    """
+    return [_standard_weights(rng, (fan_out, fan_in), cfg) for fan_in, fan_out in zip(dims[:-1], dims[1:])]
+
+
+def sample_split(pool: int, sizes: Sequence[int], *, rng: np.random.Generator) -> list[np.ndarray]:
+    """Disjoint random subsets of ``range(pool)``, drawn without replacement.
+
+    Returns one int ndarray (sample,) per entry of ``sizes``; sum(sizes) <= pool.
+    """
+    chosen = rng.choice(pool, size=sum(sizes), replace=False)
+    return np.split(chosen, np.cumsum(sizes)[:-1])
+
+
+def sample_minibatches(n: int, batch: int, steps: int, *, rng: np.random.Generator) -> np.ndarray:
+    """Minibatch indices for SGD: each step draws ``batch`` distinct samples of ``range(n)``.
+
+    Steps are independent. The draws of consecutive calls concatenate to those of
+    one call for all their steps, so a run's minibatches do not depend on how its
+    steps are split between checkpoints.
+
+    Returns
+    -------
+    int ndarray (step, batch)
+    """
+    return np.argsort(rng.random((steps, n)), axis=1)[:, :batch]
 
 
 def sample_paths(widths: Sequence[int], count: int, *, rng: np.random.Generator) -> np.ndarray:
