@@ -42,7 +42,7 @@ class Probe:
         self.x_train = jnp.asarray(data.x_train, dtype=dtype)
         self.x_test = jnp.asarray(data.x_test, dtype=dtype)
         self.subset = min(subset, len(data.x_train))
-        self.params0 = [np.array(p) for p in params0]
+        self.params0 = [np.array(p, dtype=np.float64) for p in params0]
         self.norms0 = [np.linalg.norm(p) for p in self.params0]
         zs, _ = model.evaluate(tuple(params0), self.x_train, par.scales)
         self.on0 = [np.asarray(z) > 0 for z in zs]
@@ -52,19 +52,26 @@ class Probe:
         return np.asarray(model.ntk(tuple(params), self.x_train[: self.subset], self.par.scales), dtype=np.float64)
 
     def measure(self, params) -> dict[str, np.ndarray] | None:
-        """Every per-checkpoint value (see ``run.RUN_DIMS``), or None when the loss is not finite."""
+        """Every per-checkpoint value (see ``run.RUN_DIMS``), or None when the loss is not finite.
+
+        Runs with huge (finite) weights give inf or NaN norms and NTKs quietly.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._measure(params)
+
+    def _measure(self, params) -> dict[str, np.ndarray] | None:
         zs, f = model.evaluate(tuple(params), self.x_train, self.par.scales)
         out = self._fit(np.asarray(f, dtype=np.float64), self.data.y_train)
         if not np.isfinite(out["loss"]):
             return None
         zs = [np.asarray(z) for z in zs]
         weights = [np.asarray(p) for p in params]
+        wide = [w.astype(np.float64) for w in weights]   # float32 sums of squares overflow for huge weights
         test = self._test(params)
         out.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
         out["flip_fraction"] = np.array([np.mean((z > 0) != on) for z, on in zip(zs, self.on0)])
         out["p_active"] = active_fraction(z.T for z in zs).mean(axis=1)
-        out["weight_change"] = np.array([np.linalg.norm(w - w0) / n0
-                                         for w, w0, n0 in zip(weights, self.params0, self.norms0)])
+        out["weight_change"] = np.array([np.linalg.norm(w - w0) / n0 for w, w0, n0 in zip(wide, self.params0, self.norms0)])
         out["weight_slope"] = self._weight_slope(zs, weights)
         out["ntk_change"] = np.linalg.norm(self._ntk(params) - self.ntk0) / np.linalg.norm(self.ntk0)
         return out
