@@ -67,7 +67,10 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return bunch.data.astype(np.float64), bunch.target
+    x, y = bunch.data.astype(np.float64), bunch.target
+    x.setflags(write=False)   # cached and shared by every run
+    y.setflags(write=False)
+    return x, y
 
 
 def load_pool(data: str) -> tuple[np.ndarray, np.ndarray, bool]:
