@@ -208,13 +208,12 @@ def study(
     reuse: Annotated[bool, typer.Option(help="Redraw figures and report from the study's existing dataset; run nothing.")] = False,
 ) -> None:
     """Run a declarative study: its sweep per family, figures, and a markdown report with verdicts."""
-    from . import study as study_mod, sweep as sweep_mod
+    from . import study as study_mod
 
     from . import store
 
     spec = study_mod.load_study(path)
-    for cfg in study_mod.sweep_configs(spec, smoke).values():  # refuse a bad study before any work
-        sweep_mod.preflight(cfg, scheduler, workers)
+    study_mod.prepare(spec, smoke, scheduler, workers)  # refuse a bad study before any work
     out = out or Path("data") / spec.name
     store.probe_folder(out)
     started = time.perf_counter()

@@ -81,12 +81,14 @@ def _table(rows: list[Verdict]) -> str:
 
 def _config_lines(ds: xr.Dataset) -> list[str]:
     configs = json.loads(ds.attrs["family_configs"]) if "family_configs" in ds.attrs else {"": json.loads(ds.attrs["config"])}
+    first = next(iter(configs.values()))
+    if "network" not in first:  # not a sweep: one flat configuration
+        return ["- " + ", ".join(f"{k} = {_fmt(v)}" for k, v in first.items() if v is not None)]
     lines = []
     for name, cfg in configs.items():
         net = cfg["network"]
         prefix = f"- **{name}**: " if name else "- "
         lines.append(prefix + ", ".join(f"{k} = {_fmt(v)}" for k, v in net.items()))
-    first = next(iter(configs.values()))
     sweep = {k: v for k, v in first.items() if k != "network"}
     return ["- sweep: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in sweep.items())] + lines
 
@@ -103,9 +105,10 @@ def _fmt(value) -> str:
 
 
 def render(ds: xr.Dataset, *, title: str, question: str = "", claims: tuple[str, ...] = CLAIMS,
-           figures: list[Path] | None = None, alpha: float = verdict.ALPHA, relative_to: Path | None = None) -> str:
-    """The report as markdown text."""
-    rows = verdicts(ds, claims, alpha)
+           figures: list[Path] | None = None, alpha: float = verdict.ALPHA, relative_to: Path | None = None,
+           rows: list[Verdict] | None = None) -> str:
+    """The report as markdown text; ``rows`` default to the sweep verdicts of ``claims``."""
+    rows = verdicts(ds, claims, alpha) if rows is None else rows
     parts = [f"# {title}", ""]
     if question:
         parts += [f"**Question.** {question}", ""]
@@ -116,7 +119,7 @@ def render(ds: xr.Dataset, *, title: str, question: str = "", claims: tuple[str,
               f"Significance level {alpha} per claim, Bonferroni-corrected over the cells each row tests. "
               "Verdicts are computed from the data when this report is written; a row with nothing to "
               "test says \"untestable\" and why.", "", _table(rows), ""]
-    twins = same_law_as(ds)
+    twins = same_law_as(ds) if "family" in ds.dims else {}
     if twins:
         parts += ["## Families identical in law", "",
                   "Without biases, multiplying a layer's weights by a positive number changes no activation "

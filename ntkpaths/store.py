@@ -38,6 +38,12 @@ from .tracer import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
 
 SCHEMA = "ntkpaths.sweep/2"
 REQUIRED_VARS = ("p_active", "p_active_se", "p_theory", "active_fraction_var", "n_networks")
+# every kind of dataset ntkpaths writes, with the variables a finished one must hold
+SCHEMAS = {
+    SCHEMA: REQUIRED_VARS,
+    "ntkpaths.train/1": ("loss", "p_active", "p_theory", "flip_fraction", "diverged"),
+    "ntkpaths.reparam/1": (),
+}
 SHARED_DEPTHS_NOTE = (
     "yes: every depth H uses the first H hidden layers of the same sampled networks, "
     "so estimates at different depths are correlated"
@@ -369,10 +375,12 @@ def load(path: str | Path) -> xr.Dataset:
             ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
     except Exception as exc:  # any backend failure means "not a dataset we can read"
         raise StoreError(f"{path} is not a readable dataset ({type(exc).__name__})") from None
-    if ds.attrs.get("schema") != SCHEMA:
-        raise StoreError(f"{path} is not an ntkpaths sweep dataset")
-    if not ds.attrs.get("complete") or any(v not in ds for v in REQUIRED_VARS):
-        raise StoreError(f"{path} holds an unfinished sweep; finish it with 'ntkpaths sweep ... --resume'")
+    schema = ds.attrs.get("schema")
+    if schema not in SCHEMAS:
+        raise StoreError(f"{path} is not an ntkpaths dataset")
+    if not ds.attrs.get("complete") or any(v not in ds for v in SCHEMAS[schema]):
+        command = "train" if schema.startswith("ntkpaths.train") else "sweep"
+        raise StoreError(f"{path} holds an unfinished {command}; finish it with 'ntkpaths {command} ... --resume'")
     return ds
 
 

@@ -1,10 +1,15 @@
 """Declarative studies: one TOML file per scientific question.
 
-A study names a sweep, the network families to run it on (each becomes a
-value of the dataset's ``family`` dimension), the claims to judge and the
-figures to draw. ``run_study`` writes ``dataset.zarr``, ``figures/`` and
-``report.md`` into one folder. Every family uses the same seed, so families
-are compared on common random numbers.
+A study's ``[study]`` table names it, its ``kind``, the claims to judge and
+the figures to draw; one more table describes the job. ``run_study`` writes
+``dataset.zarr``, ``figures/`` and ``report.md`` into one folder.
+
+Kinds: ``sweep`` (the default; below), ``train`` (gradient-descent runs,
+:mod:`ntkpaths.training.study`) and ``reparametrisation``
+(:mod:`ntkpaths.reparam`). A sweep study names a sweep and the network
+families to run it on (each becomes a value of the dataset's ``family``
+dimension). Every family uses the same seed, so families are compared on
+common random numbers.
 
 Example::
 
@@ -29,6 +34,7 @@ Example::
 """
 from __future__ import annotations
 
+import importlib
 import json
 import tomllib
 from collections.abc import Callable
@@ -40,7 +46,7 @@ import xarray as xr
 
 from . import plot, report, store
 from .config import ConfigError, InputConfig, NetworkConfig, SweepConfig, parse_angles
-from .sweep import run_sweep
+from .sweep import preflight, run_sweep
 
 
 def _int(v) -> bool:
@@ -59,7 +65,8 @@ _STR = (lambda v: isinstance(v, str)), "a string"
 _INT = _int, "an integer"
 _NUM = _num, "a number"
 SCHEMA = {
-    "study": {"name": _STR, "title": _STR, "question": _STR, "claims": _list_of(lambda v: isinstance(v, str), "strings"),
+    "study": {"name": _STR, "title": _STR, "question": _STR, "kind": _STR,
+              "claims": _list_of(lambda v: isinstance(v, str), "strings"),
               "figures": _list_of(lambda v: isinstance(v, str), "strings")},
     "sweep": {"depth": _INT, "widths": _list_of(_int, "integers"), "nets": _INT, "seed": _INT,
               "input_dims": _list_of(_int, "integers"), "angles": _list_of(lambda v: _num(v) or isinstance(v, str), "angles"),
@@ -80,9 +87,42 @@ class Study:
     question: str
     claims: tuple[str, ...]
     figures: tuple[str, ...]
-    sweep: dict
-    families: dict[str, dict]
+    sweep: dict                # the job's table (``[sweep]``, ``[train]``, ...)
+    families: dict[str, dict]  # sweep studies only
     smoke: dict = field(default_factory=dict)
+    kind: str = "sweep"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a kind of study needs: its job table, the keys it allows, its claims and figures,
+    a check of the whole job before any work, the run itself, and its verdicts.
+
+    ``prepare(study, smoke, scheduler, workers)`` checks the whole job before any work
+    (one-line errors) and returns its configs;
+    ``run(study, smoke, scheduler, workers, progress)`` returns the dataset;
+    ``verdicts(ds, claims)`` returns verdict rows.
+    """
+
+    table: str
+    schema: dict
+    claims: tuple[str, ...]
+    figures: tuple[str, ...]
+    prepare: Callable
+    run: Callable
+    verdicts: Callable
+
+
+_KIND_MODULES = {"train": "ntkpaths.training.study", "reparametrisation": "ntkpaths.reparam"}
+
+
+def kind_of(name: str) -> Kind:
+    """The Kind called ``name``; kinds other than sweep load on first use (they import JAX)."""
+    if name == "sweep":
+        return SWEEP_KIND
+    if name not in _KIND_MODULES:
+        raise ConfigError(f"unknown study kind {name!r}; choose one of: sweep, {', '.join(_KIND_MODULES)}")
+    return importlib.import_module(_KIND_MODULES[name]).KIND
 
 
 def _check_table(where: str, table, schema: dict) -> None:
@@ -112,30 +152,51 @@ def load_study(path: str | Path) -> Study:
 
 
 def _parse(path: Path, doc: dict) -> Study:
+    meta = doc.get("study", {})
+    _check_table("study", meta, SCHEMA["study"])
+    kind = kind_of(meta.get("kind", "sweep"))
+    sections = ("study", kind.table, "smoke") + (("families",) if kind is SWEEP_KIND else ())
     for key in doc:
-        if key not in ("study", "sweep", "families", "smoke"):
-            raise ConfigError(f"unknown key {key}; allowed: study, sweep, families, smoke")
-    for section in ("study", "sweep", "smoke"):
-        _check_table(section, doc.get(section, {}), SCHEMA[section])
+        if key not in sections:
+            raise ConfigError(f"unknown key {key}; allowed: {', '.join(sections)}")
+    for section in (kind.table, "smoke"):
+        _check_table(section, doc.get(section, {}), kind.schema)
+    families = _families(doc) if kind is SWEEP_KIND else {}
+    job = doc.get(kind.table, {})
+    if "widths" in job and not job["widths"]:
+        raise ConfigError(f"{kind.table}.widths is empty: the {kind.table} has no cells")
+    claims = tuple(meta.get("claims", kind.claims))
+    for claim in claims:
+        if claim not in kind.claims:
+            raise ConfigError(f"unknown claim {claim!r} in study.claims; choose from {', '.join(kind.claims)}")
+    figures = tuple(meta.get("figures", ()))
+    for fig in figures:
+        if fig not in kind.figures:
+            raise ConfigError(f"unknown figure {fig!r} in study.figures; choose from {', '.join(kind.figures)}")
+    return Study(path=path, name=meta.get("name", path.stem), title=meta.get("title", path.stem),
+                 question=meta.get("question", ""), claims=claims, figures=figures, sweep=job,
+                 families=families, smoke=doc.get("smoke", {}), kind=meta.get("kind", "sweep"))
+
+
+def _families(doc: dict) -> dict[str, dict]:
     families = doc.get("families", {"he-fan-in": {}})
     if not isinstance(families, dict) or not families:
         raise ConfigError("families is empty: give at least one [families.NAME] table")
     for name, table in families.items():
         _check_table(f"families.{name}", table, SCHEMA["family"])
-    meta, sweep = doc.get("study", {}), doc.get("sweep", {})
-    if "widths" in sweep and not sweep["widths"]:
-        raise ConfigError("sweep.widths is empty: the sweep has no cells")
-    claims = tuple(meta.get("claims", report.CLAIMS))
-    for claim in claims:
-        if claim not in report.CLAIMS:
-            raise ConfigError(f"unknown claim {claim!r} in study.claims; choose from {', '.join(report.CLAIMS)}")
-    figures = tuple(meta.get("figures", ()))
-    for fig in figures:
-        if fig not in plot.FIGURES:
-            raise ConfigError(f"unknown figure {fig!r} in study.figures; choose from {', '.join(plot.FIGURES)}")
-    return Study(path=path, name=meta.get("name", path.stem), title=meta.get("title", path.stem),
-                 question=meta.get("question", ""), claims=claims, figures=figures, sweep=sweep,
-                 families=families, smoke=doc.get("smoke", {}))
+    return families
+
+
+def prepare(study: Study, smoke: bool = False, scheduler: str | None = None, workers: int | None = None):
+    """Every config the study will run, checked before any work (one-line errors name the key)."""
+    return kind_of(study.kind).prepare(study, smoke, scheduler, workers)
+
+
+def _prepare_sweeps(study: Study, smoke: bool, scheduler, workers) -> dict[str, SweepConfig]:
+    configs = sweep_configs(study, smoke)
+    for cfg in configs.values():
+        preflight(cfg, scheduler, workers)
+    return configs
 
 
 def sweep_configs(study: Study, smoke: bool = False) -> dict[str, SweepConfig]:
@@ -181,23 +242,30 @@ def _validated(study: Study, where: str, make: Callable[[], SweepConfig]) -> Swe
 def run_study(study: Study, out_dir: Path, *, smoke: bool = False, scheduler: str | None = None,
               workers: int | None = None, progress: Callable[[str, int, int], None] | None = None,
               reuse: bool = False) -> Path:
-    """Run every family, then write dataset.zarr, figures/ and report.md into ``out_dir``.
+    """Run the study, then write dataset.zarr, figures/ and report.md into ``out_dir``.
 
-    With ``reuse``, redraw the figures and the report from the existing dataset instead.
+    ``progress(label, done, total)`` is called as work finishes. With
+    ``reuse``, redraw the figures and the report from the existing dataset.
     """
+    kind = kind_of(study.kind)
     if reuse:
         ds = store.load(out_dir / "dataset.zarr").load()
     else:
-        configs = sweep_configs(study, smoke)
-        parts = []
-        for name, cfg in configs.items():
-            tick = (lambda done, total, name=name: progress(name, done, total)) if progress else None
-            parts.append(run_sweep(cfg, scheduler=scheduler, workers=workers, progress=tick))
-        ds = combine(parts, list(configs), configs, study)
+        ds = kind.run(study, smoke, scheduler, workers, progress)
+        ds.attrs["study"] = study.name
         store.write(ds, out_dir / "dataset.zarr", overwrite=True)
     figures = plot.make_figures(ds, out_dir / "figures", names=study.figures)
     return report.write_report(ds, out_dir / "report.md", title=study.title, question=study.question,
-                               claims=study.claims, figures=figures)
+                               rows=kind.verdicts(ds, study.claims), figures=figures)
+
+
+def _run_sweeps(study: Study, smoke: bool, scheduler, workers, progress) -> xr.Dataset:
+    configs = sweep_configs(study, smoke)
+    parts = []
+    for name, cfg in configs.items():
+        tick = (lambda done, total, name=name: progress(name, done, total)) if progress else None
+        parts.append(run_sweep(cfg, scheduler=scheduler, workers=workers, progress=tick))
+    return combine(parts, list(configs), configs, study)
 
 
 def combine(parts: list[xr.Dataset], names: list[str], configs: dict[str, SweepConfig], study: Study) -> xr.Dataset:
@@ -208,5 +276,8 @@ def combine(parts: list[xr.Dataset], names: list[str], configs: dict[str, SweepC
         ds = xr.concat(parts, dim=pd.Index(names, name="family"), combine_attrs="override",
                        data_vars="all", coords="different", compat="equals", join="outer")
         ds.attrs["family_configs"] = json.dumps({n: c.to_dict() for n, c in configs.items()})
-    ds.attrs["study"] = study.name
     return ds
+
+
+SWEEP_KIND = Kind(table="sweep", schema=SCHEMA["sweep"], claims=report.CLAIMS, figures=tuple(plot.FIGURES),
+                  prepare=_prepare_sweeps, run=_run_sweeps, verdicts=report.verdicts)

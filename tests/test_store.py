@@ -58,5 +58,5 @@ def test_load_refuses_foreign_paths(tmp_path):
         ntkpaths.load(text)
     foreign = tmp_path / "foreign.zarr"
     xr.Dataset({"a": ("x", [1, 2])}).to_zarr(foreign, zarr_format=2)
-    with pytest.raises(store.StoreError, match="not an ntkpaths sweep dataset"):
+    with pytest.raises(store.StoreError, match="not an ntkpaths dataset"):
         ntkpaths.load(foreign)

@@ -1,24 +1,11 @@
-"""seaborn figures from a sweep Dataset. Figures only; nothing new is estimated."""
+"""Figures of a sweep dataset (Theorems 1-3). Figures only; nothing new is estimated."""
 from __future__ import annotations
 
-from pathlib import Path
+import numpy as np
+import xarray as xr
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from .aggregate import z_scores  # noqa: E402
-
-ERRORBAR_SE = 2.0
-
-
-def _width_colors(widths: np.ndarray) -> dict[int, tuple]:
-    palette = sns.color_palette("viridis", n_colors=len(widths))
-    return dict(zip((int(w) for w in widths), palette))
+from ..aggregate import z_scores
+from .style import ERRORBAR_SE, band as _band, facets as _facets, plt, sns, width_colors as _width_colors
 
 
 def plot_p_active(ds: xr.Dataset) -> plt.Figure:
@@ -71,26 +58,6 @@ def _one_input_dim(ds: xr.Dataset) -> tuple[xr.Dataset, str]:
     if "input_dim" in ds.dims:
         ds = ds.isel(input_dim=-1)
     return ds, f"d = {int(ds['input_dim'])}"
-
-
-def _band(ax, x, y, se, color, label=None):
-    ax.plot(x, y, color=color, lw=1.5, label=label)
-    ax.fill_between(x, y - ERRORBAR_SE * se, y + ERRORBAR_SE * se, color=color, alpha=0.25, lw=0)
-
-
-def _facets(n: int, ncol: int, size: tuple[float, float], xlabel: str, ylabel: str, sharey: bool = True):
-    """A grid of n panels (extra panels hidden), labelled on the outer edges."""
-    ncol = min(ncol, n)
-    nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(size[0] * ncol, size[1] * nrow), sharex=True, sharey=sharey,
-                             constrained_layout=True, squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel(xlabel)
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel)
-    return fig, axes
 
 
 def plot_weight_dependence(ds: xr.Dataset) -> plt.Figure:
@@ -223,36 +190,23 @@ def plot_input_strength(ds: xr.Dataset) -> plt.Figure:
     return fig
 
 
-# name: (draw, variables it needs, dimensions it needs)
+def _needs(variables: tuple[str, ...], dims: tuple[str, ...] = (), families: bool = False):
+    """A figure is drawn when the dataset has its variables and dimensions; only ``families``
+    draws datasets with a family dimension (the others draw one family)."""
+    def usable(ds: xr.Dataset) -> bool:
+        return (all(v in ds for v in variables) and all(d in ds.dims for d in dims)
+                and (families or "family" not in ds.dims))
+    return usable
+
+
+# name: (draw, usable)
 FIGURES = {
-    "p_active": (plot_p_active, ("p_active",), ()),
-    "z_heatmap": (plot_z_heatmap, ("p_active",), ()),
-    "weight_dependence": (plot_weight_dependence, ("weight_dependence",), ()),
-    "dependence_strength": (plot_dependence_strength, ("weight_slope",), ()),
-    "input_dependence": (plot_input_dependence, ("input_dependence",), ()),
-    "joint_active": (plot_joint, ("joint_active",), ()),
-    "families": (plot_families, ("p_active",), ("family",)),
-    "input_strength": (plot_input_strength, ("weight_slope",), ("input_dim",)),
+    "p_active": (plot_p_active, _needs(("p_active",))),
+    "z_heatmap": (plot_z_heatmap, _needs(("p_active",))),
+    "weight_dependence": (plot_weight_dependence, _needs(("weight_dependence",))),
+    "dependence_strength": (plot_dependence_strength, _needs(("weight_slope",))),
+    "input_dependence": (plot_input_dependence, _needs(("input_dependence",))),
+    "joint_active": (plot_joint, _needs(("joint_active",))),
+    "families": (plot_families, _needs(("p_active",), ("family",), families=True)),
+    "input_strength": (plot_input_strength, _needs(("weight_slope",), ("input_dim",))),
 }
-
-
-def make_figures(ds: xr.Dataset, out_dir: str | Path, names: tuple[str, ...] | list[str] = ()) -> list[Path]:
-    """Write figures as PNG into ``out_dir`` (``names``, or every one the data allow); return the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in names or FIGURES:
-        draw, variables, dims = FIGURES[name]
-        if any(v not in ds for v in variables) or any(d not in ds.dims for d in dims) or _has_extra_dims(ds, name):
-            continue
-        fig = draw(ds)
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        paths.append(path)
-    return paths
-
-
-def _has_extra_dims(ds: xr.Dataset, name: str) -> bool:
-    """Figures other than ``families`` draw one family; they skip datasets with several."""
-    return "family" in ds.dims and name != "families"
