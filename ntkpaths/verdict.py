@@ -144,7 +144,7 @@ def weight_independence(ds: xr.Dataset, alpha: float = ALPHA) -> list[Verdict]:
         rows.append(Verdict(
             claim=claim, conditions=conditions,
             measured=f"E[t | Z=1] = {float(c.weight_slope):.4g} ± {float(c.weight_slope_se):.2g}",
-            prediction=f"{float(null.sel(layer=layer)):.4g} (independence)",
+            prediction=f"{float(null.sel(layer=layer)) + 0.0:.4g} (independence)",
             statistic=f"z = {zl:.1f} (threshold {crit:.2f})",
             outcome=judge(abs(zl) <= crit)))
     return rows
@@ -205,7 +205,7 @@ def input_exponent(ds: xr.Dataset, alpha: float = ALPHA) -> list[Verdict]:
     for w in ds["width"].values:
         c = ds.sel(width=w, layer=1)
         big = c.isel(input_dim=-1)
-        null = float(big.weight_slope_independent) if "weight_slope_independent" in big else 0.0
+        null = float(big.weight_slope_independent) + 0.0 if "weight_slope_independent" in big else 0.0
         z_zero = float((big.weight_slope - null) / big.weight_slope_se)
         claim = "Theorem 3: Z_p independent of the path's input term x_i0 W_1[j1, i0]"
         where = f"width {int(w)}, input dim {int(big.input_dim)}"
