@@ -1,74 +1,35 @@
-"""Dataset schema, provenance attrs, zarr I/O and :func:`load`.
+"""The sweep dataset: schema, provenance attrs, template, blocks, resume.
 
 A sweep dataset has coords ``width``, ``depth`` (hidden layers), ``network``
 and ``input`` (plus ``input_dim`` as a dimension when more than one input dim
 is swept, else as a scalar coordinate); the raw per-network statistics of
 :mod:`ntkpaths.tracer` and the summaries of :mod:`ntkpaths.aggregate`. Attrs
 hold the configuration as JSON, the seed's entropy, the package version, the
-command line and the creation time.
-
-Writing follows the xarray recipe for distributed stores: a template with
-``compute=False`` first, then every finished block into its own ``region=``
-(chunks are one block wide, so writes never share a chunk), a marker per
-block, and the summaries plus ``complete = 1`` last.
+command line and the creation time. Written with :mod:`ntkpaths.store.io`.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
-import fcntl
 import hashlib
 import json
-import os
-import shutil
-import socket
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import zarr
 
-from .aggregate import summarise
-from .config import NtkpathsError, SweepConfig
-from .tracer import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
+from ..aggregate import summarise
+from ..config import SweepConfig
+from ..tracer import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
+from .io import SCHEMAS, StoreError, _attrs, create_template, done_markers, read_stored, version, write_region
 
 SCHEMA = "ntkpaths.sweep/2"
-REQUIRED_VARS = ("p_active", "p_active_se", "p_theory", "active_fraction_var", "n_networks")
-# every kind of dataset ntkpaths writes, with the variables a finished one must hold
-SCHEMAS = {
-    SCHEMA: REQUIRED_VARS,
-    "ntkpaths.train/1": ("loss", "p_active", "p_theory", "flip_fraction", "diverged"),
-    "ntkpaths.reparam/1": (),
-}
+REQUIRED_VARS = SCHEMAS[SCHEMA]
 SHARED_DEPTHS_NOTE = (
     "yes: every depth H uses the first H hidden layers of the same sampled networks, "
     "so estimates at different depths are correlated"
 )
-DONE_DIR = "_done"
-
-
-@contextlib.contextmanager
-def _quiet_markers():
-    """zarr warns about the block-marker folder inside an unfinished store; it is ours."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr hierarchy")
-        yield
-
-
-class StoreError(NtkpathsError):
-    """A path that is not (or cannot become) an ntkpaths dataset."""
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 def cell_dims(cfg: SweepConfig) -> tuple[str, ...]:
     """Sweep dimensions: input_dim only when more than one is swept."""
     return ("input_dim", "width") if len(cfg.input_dims) > 1 else ("width",)
@@ -152,7 +113,7 @@ def provenance(cfg: SweepConfig, complete: bool = False) -> dict:
     """Attrs that let anyone replay the dataset."""
     return {
         "schema": SCHEMA,
-        "ntkpaths_version": _version(),
+        "ntkpaths_version": version(),
         "config": json.dumps(cfg.to_dict()),
         "seed_entropy": str(cfg.seed),
         "command": " ".join(sys.argv),
@@ -169,114 +130,14 @@ def config_of(ds: xr.Dataset) -> SweepConfig:
     return SweepConfig.from_dict(json.loads(ds.attrs["config"]))
 
 
-# ---------------------------------------------------------------- zarr store
-def _attrs(path: Path) -> dict:
-    try:
-        with _quiet_markers():
-            return dict(zarr.open_group(str(path), mode="r").attrs)
-    except Exception:
-        return {}
-
-
-def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
-    """Refuse early, before any work, to replace an existing output by accident or to write where we cannot."""
-    if path.suffix != ".zarr":
-        raise StoreError(f"output {path} must end in .zarr")
-    probe_folder(path.parent)
-    if path.exists() and not path.is_dir():
-        raise StoreError(f"{path} exists and is not a dataset folder; choose another output")
-    if not path.exists() or overwrite:
-        return
-    attrs = _attrs(path)
-    if resume and attrs.get("schema") == SCHEMA:
-        return
-    if attrs.get("schema") == SCHEMA and not attrs.get("complete"):
-        raise StoreError(f"{path} holds an unfinished sweep; pass --resume to finish it or --overwrite to replace it")
-    raise StoreError(f"{path} already exists; pass --overwrite to replace it")
-
-
-def probe_folder(folder: Path) -> None:
-    """Create ``folder`` if needed and check that a file can be written there, in one line if not."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise StoreError(f"cannot write to {folder}: {exc.strerror or type(exc).__name__}") from None
-
-
-_HELD: dict[Path, int] = {}  # locks this process holds, with their nesting depth
-
-
-@contextlib.contextmanager
-def locked(path: Path):
-    """Hold the writer's lock of the store at ``path``; refuse in one line if another process holds it.
-
-    The lock is an ``flock`` on ``PATH.lock`` beside the store, so the
-    operating system releases it when its holder dies, however it dies.
-    Nested use in one process is allowed (the CLI takes the lock before its
-    progress bar starts, then the sweep takes it again).
-    """
-    key = path.resolve()
-    if key in _HELD:
-        _HELD[key] += 1
-        try:
-            yield
-        finally:
-            _HELD[key] -= 1
-        return
-    lock_path = path.with_name(path.name + ".lock")
-    probe_folder(lock_path.parent)
-    fd = _acquire(lock_path, path)
-    _HELD[key] = 1
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-        yield
-    finally:
-        del _HELD[key]
-        with contextlib.suppress(OSError):
-            os.unlink(lock_path)
-        os.close(fd)
-
-
-def _acquire(lock_path: Path, path: Path) -> int:
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreError(f"{path} is being written by another ntkpaths process ({_holder(lock_path)}); "
-                             "wait for it, or choose another output") from None
-        try:
-            if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)  # the holder removed the file as we took it: try again on the new one
-
-
-def _holder(lock_path: Path) -> str:
-    try:
-        return lock_path.read_text().strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def create(path: Path, cfg: SweepConfig, inputs: dict, *, overwrite: bool = False) -> None:
     """Write the template: metadata, coords and inputs; raw statistics stay unwritten (NaN)."""
     import dask.array as da  # only here: it pulls in scipy
 
-    check_writable(path, overwrite)
-    if path.exists():
-        shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     chunks = (1, 1, cfg.nets_per_task)
     raw = {name: da.full(a.shape, np.nan, chunks=chunks + a.shape[3:])
            for name, a in empty_raw(cfg, raw_names(cfg.stats)).items()}
-    raw_dataset(cfg, raw, inputs).to_zarr(path, mode="w", compute=False, zarr_format=2, consolidated=True)
-    (path / DONE_DIR).mkdir()
+    create_template(path, raw_dataset(cfg, raw, inputs), overwrite=overwrite)
 
 
 def write_block(path: Path, cfg: SweepConfig, task, block: dict[str, np.ndarray]) -> None:
@@ -289,19 +150,7 @@ def write_block(path: Path, cfg: SweepConfig, task, block: dict[str, np.ndarray]
     if "input_dim" in dims:
         i = cfg.input_dims.index(task.input_dim)
         region["input_dim"] = slice(i, i + 1)
-    with _quiet_markers():
-        xr.Dataset(data).to_zarr(path, region=region, zarr_format=2)
-    (path / DONE_DIR / f"{task.input_dim}-{task.width}-{task.start}").touch()
-
-
-def finalize(path: Path, ds: xr.Dataset) -> None:
-    """Write the final values (summaries, and raw with any surplus networks blanked) and mark complete."""
-    shutil.rmtree(path / DONE_DIR, ignore_errors=True)
-    data = ds.drop_vars(["inputs", "pair_inputs", *ds.coords])
-    data.to_zarr(path, mode="a", zarr_format=2, consolidated=False)
-    group = zarr.open_group(str(path), mode="r+")
-    group.attrs.update({"complete": 1})
-    zarr.consolidate_metadata(str(path))
+    write_region(path, xr.Dataset(data), region, f"{task.input_dim}-{task.width}-{task.start}")
 
 
 def resumable_config(path: Path, cfg: SweepConfig) -> SweepConfig:
@@ -339,10 +188,8 @@ def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
     ``cfg`` must equal the stored config, except that a missing seed adopts the stored one.
     """
     stored = resumable_config(path, cfg)
-    attrs = _attrs(path)
-    marks = (path / DONE_DIR).glob("*") if (path / DONE_DIR).exists() else []
-    done = {tuple(int(v) for v in m.name.split("-")) for m in marks}
-    complete = bool(attrs.get("complete"))
+    done = {tuple(int(v) for v in name.split("-")) for name in done_markers(path)}
+    complete = bool(_attrs(path).get("complete"))
     raw = empty_raw(stored, raw_names(stored.stats))
     if done or complete:
         _read_raw(path, raw)
@@ -350,8 +197,7 @@ def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
 
 
 def _read_raw(path: Path, raw: dict) -> None:
-    with _quiet_markers():
-        stored = xr.open_zarr(path, consolidated=False)
+    stored = read_stored(path)
     for name, target in raw.items():
         values = stored[name]
         if "input_dim" not in values.dims:
@@ -359,40 +205,3 @@ def _read_raw(path: Path, raw: dict) -> None:
         target[...] = values.transpose("input_dim", "width", "network", *RAW_DIMS[name]).values
 
 
-def load(path: str | Path) -> xr.Dataset:
-    """Open a finished ntkpaths dataset, checking that it is one.
-
-    Examples
-    --------
-    >>> ds = ntkpaths.load("data/sweep-depth8.zarr")  # doctest: +SKIP
-    >>> ds.p_active.sel(width=1024)                     # doctest: +SKIP
-    """
-    path = Path(path)
-    if not path.exists():
-        raise StoreError(f"{path} does not exist")
-    try:
-        with _quiet_markers():
-            ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
-    except Exception as exc:  # any backend failure means "not a dataset we can read"
-        raise StoreError(f"{path} is not a readable dataset ({type(exc).__name__})") from None
-    schema = ds.attrs.get("schema")
-    if schema not in SCHEMAS:
-        raise StoreError(f"{path} is not an ntkpaths dataset")
-    if not ds.attrs.get("complete") or any(v not in ds for v in SCHEMAS[schema]):
-        command = "train" if schema.startswith("ntkpaths.train") else "sweep"
-        raise StoreError(f"{path} holds an unfinished {command}; finish it with 'ntkpaths {command} ... --resume'")
-    return ds
-
-
-def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write an in-memory dataset to a zarr store in one go (atomically)."""
-    path = Path(path)
-    check_writable(path, overwrite)
-    with locked(path):
-        partial = path.with_name(path.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        ds.to_zarr(partial, mode="w", consolidated=True, zarr_format=2)
-        if path.exists():
-            shutil.rmtree(path)
-        partial.rename(path)
-    return path
