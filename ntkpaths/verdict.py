@@ -95,21 +95,21 @@ def _cells(da: xr.DataArray, dims: tuple[str, ...]) -> str:
 
 def theorem1(ds: xr.Dataset, label: str, alpha: float = ALPHA, note: str = "") -> Verdict:
     """P(Z_p = 1) = 2^-H in every cell of ``ds`` that has a standard error."""
-    z = z_scores(ds)
+    z = z_scores(ds)  # +-inf where every network agreed (se 0) on a value other than 2^-H: a failed cell
     claim = "Theorem 1: P(path active) = 2^-H"
     where = _cells(z, ("input_dim", "width", "depth"))
-    tested = np.isfinite(z)
-    m, total = int(tested.sum()), int(z.size)
+    tested = z.notnull()
+    m, total, run = int(tested.sum()), int(z.size), int(ds.p_active.notnull().sum())
     label = f"{label}; {note}" if note else label
     if m == 0:
-        return untestable(claim, f"{label}; {where}", f"no cell has a standard error ({total} cells; "
+        return untestable(claim, f"{label}; {where}", f"no cell has a standard error ({run} of {total} cells run; "
                           "a cell needs at least two networks)", "p / 2^-H = 1")
     crit = z_critical(alpha, m)
     absz = abs(z).where(tested, -1.0)  # untested cells never win the argmax
     worst = {k: int(v) for k, v in absz.argmax(...).items()}
     ratio = ds.p_active / ds.p_theory
     off = {k: int(v) for k, v in abs(ratio - 1).where(tested, -1.0).argmax(...).items()}
-    cells = f"{m} cells" if m == total else f"{m} of {total} cells have a se"
+    cells = f"{m} cells" if m == total else f"{m} of {total} cells tested, {total - run} not run, {run - m} without a se"
     return Verdict(
         claim=claim,
         conditions=f"{label}; {where} ({cells})",
