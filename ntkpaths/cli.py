@@ -47,11 +47,11 @@ def _input_config(inputs: str, n_inputs: int, scale: float) -> tuple[InputConfig
     raise ConfigError(f"unknown input kind {inputs!r}; choose one of: {kinds}, or give a .npy/.csv file")
 
 
-def _progress() -> Progress:
+def _progress(unit: str = "networks") -> Progress:
     # Transient: the bar leaves the terminal when the work ends, so an error is the only line left
     # on stderr; the summary printed afterwards gives the counts and the time.
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("networks"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    TextColumn(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                     console=err_console, transient=True)
 
 
@@ -159,6 +159,85 @@ def sweep(
     console.print(f"wrote {out}")
 
 
+@app.command()
+def train(
+    depths: Annotated[str, typer.Option(help="Comma-separated numbers of hidden layers.")] = "1,2,4",
+    widths: Annotated[str, typer.Option(help="Comma-separated hidden widths.")] = "64,256,1024",
+    runs: Annotated[int, typer.Option(help="Independent runs (data subset, initial network) per (depth, width).")] = 8,
+    steps: Annotated[int, typer.Option(help="Gradient steps per run (0 measures the initial networks only).")] = 1000,
+    lr: Annotated[float, typer.Option(help="Learning rate (>= 0; 0 is a control run). With --param standard the step uses lr / width.")] = 1.0,
+    batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for SGD [default: full-batch gradient descent].")] = None,
+    param: Annotated[str, typer.Option(help="ntk (N(0,1) parameters, forward scales sqrt(2/fan_in); lr independent of width) or standard (He weights).")] = "ntk",
+    data: Annotated[str, typer.Option(help="digits (scikit-learn's 8x8 digits, bundled), teacher (a random ReLU network labels uniform inputs) or a .npz file with arrays X and y.")] = "digits",
+    n_train: Annotated[int, typer.Option(help="Training samples drawn per run.")] = 256,
+    n_test: Annotated[int, typer.Option(help="Test samples drawn per run (capped by what the data have left).")] = 256,
+    checkpoints: Annotated[int, typer.Option(help="Log-spaced checkpoints per run, step 0 and the last included.")] = 20,
+    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    loss_tolerance: Annotated[float, typer.Option(help="A run whose final training loss is at most this reached a global minimum.")] = 1e-3,
+    seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/train-depthD.zarr, D the largest depth].")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted training sweep in --out (same options).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores].")] = None,
+) -> None:
+    """Train one network per (depth, width, run) and measure how far its paths move (Theorem 5)."""
+    from .config import TrainConfig
+
+    cfg = TrainConfig(depths=_parse_list("--depths", depths), widths=_parse_list("--widths", widths), runs=runs,
+                      steps=steps, lr=lr, batch_size=batch_size, param=param, data=data, n_train=n_train,
+                      n_test=n_test, checkpoints=checkpoints, dtype=dtype, loss_tolerance=loss_tolerance, seed=seed)
+    from . import store
+    from .training import dataset, grid
+
+    out = out or Path("data") / f"train-depth{max(cfg.depths)}.zarr"
+    store.check_writable(out, overwrite, resume)
+    if resume and out.exists() and not overwrite:
+        dataset.resumable_config(out, cfg)
+    grid.preflight(cfg, scheduler, workers)
+    started = time.perf_counter()
+    with store.locked(out), _progress("runs") as bar:
+        job = bar.add_task("train", total=None)
+        ds = grid.run_training(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite, resume=resume,
+                               progress=lambda done, total: bar.update(job, completed=done, total=total),
+                               on_client=_print_dashboard)
+    console.print(_train_table(ds))
+    diverged = _diverged_runs(ds)
+    if diverged:
+        console.print(f"{len(diverged)} run(s) diverged (loss NaN or infinite; learning rate too large?): "
+                      + "; ".join(diverged), markup=False)
+    console.print(f"{ds.sizes['depth'] * ds.sizes['width'] * ds.sizes['run']} runs in "
+                  f"{time.perf_counter() - started:.1f} s wall, ran {ds.attrs['execution']} on {ds.attrs['device']}; "
+                  f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)", markup=False)
+    console.print(f"wrote {out}")
+
+
+def _train_table(ds) -> Table:
+    table = Table(title=f"After {int(ds.step[-1])} steps (mean ± se over runs; every checkpoint: the dataset)")
+    for col in ("depth", "width", "runs", "loss", "reached", "flips (last layer)", "p_active / 2^-H", "NTK change"):
+        table.add_column(col, justify="right")
+    for d in ds["depth"].values:
+        for w in ds["width"].values:
+            cell = ds.sel(depth=d, width=w).isel(step=-1)
+            ratio = cell.p_active_mean.sel(prefix=d) / cell.p_theory.sel(prefix=d)
+            ratio_se = cell.p_active_se.sel(prefix=d) / cell.p_theory.sel(prefix=d)
+            table.add_row(str(d), str(w), str(int(cell.n_runs)), _pm(cell.loss_mean, cell.loss_se),
+                          f"{float(cell.reached_minimum_fraction):.0%}",
+                          _pm(cell.flip_fraction_mean.sel(layer=d), cell.flip_fraction_se.sel(layer=d)),
+                          _pm(ratio, ratio_se), _pm(cell.ntk_change_mean, cell.ntk_change_se))
+    return table
+
+
+def _pm(value, se) -> str:
+    value, se = float(value), float(se)
+    return f"{value:.3g}" if not se == se else f"{value:.3g} ± {se:.2g}"
+
+
+def _diverged_runs(ds) -> list[str]:
+    flags = ds["diverged"].stack(cell=("depth", "width", "run"))
+    return [f"depth {d} width {w} run {r}" for (d, w, r), v in zip(flags["cell"].values, flags.values) if v == 1]
+
+
 def _print_dashboard(client) -> None:
     if "dashboard" in client.scheduler_info().get("services", {}):
         err_console.print(f"dask dashboard: {client.dashboard_link}")
@@ -180,10 +259,13 @@ def plot_command(
 
 @app.command()
 def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpaths sweep'.")]) -> None:
-    """Print every cell: estimate, se, theory and z-score."""
+    """Print every cell: estimate, se, theory and z-score (for a training dataset: its summary table)."""
     from . import aggregate, store
 
     ds = store.load(path)
+    if ds.attrs["schema"].startswith("ntkpaths.train"):
+        console.print(_train_table(ds))
+        return
     z = aggregate.z_scores(ds)
     table = Table(title=f"{path}  ({ds.attrs['init']}, inputs {ds.attrs['input_kind']}, seed {ds.attrs['seed_entropy']})")
     keys = [d for d in CELL_DIMS if d in ds.dims]
@@ -238,16 +320,19 @@ def report_command(
     figures: Annotated[bool, typer.Option(help="Also draw the figures and embed them.")] = True,
 ) -> None:
     """Write a markdown report: configuration, a verdict table per claim, figures."""
-    from . import plot, report, store
+    from . import plot, report, store, study as study_mod
 
     ds = store.load(path)
     out = out or path.with_name(path.stem + "-report.md")
+    store.probe_folder(out.parent)
+    kind = study_mod.kind_of_dataset(ds)
+    rows = kind.verdicts(ds, kind.claims)
     figs = plot.make_figures(ds, out.with_name(out.stem + "-figures")) if figures else []
-    report.write_report(ds, out, title=f"ntkpaths report: {path.name}", figures=figs)
+    report.write_report(ds, out, title=f"ntkpaths report: {path.name}", figures=figs, rows=rows)
     table = Table(title="verdicts")
     for col in ("claim", "measured ± se", "statistic", "verdict"):
         table.add_column(col)
-    for row in report.verdicts(ds):
+    for row in rows:
         table.add_row(row.claim, row.measured, row.statistic, row.word)
     console.print(table)
     console.print(f"wrote {out}")

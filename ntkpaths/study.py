@@ -116,6 +116,14 @@ class Kind:
 _KIND_MODULES = {"train": "ntkpaths.training.study", "reparametrisation": "ntkpaths.reparam"}
 
 
+_SCHEMA_KINDS = {"ntkpaths.sweep": "sweep", "ntkpaths.train": "train", "ntkpaths.reparam": "reparametrisation"}
+
+
+def kind_of_dataset(ds: xr.Dataset) -> Kind:
+    """The Kind that judges a dataset, from its schema."""
+    return kind_of(_SCHEMA_KINDS.get(str(ds.attrs.get("schema", "")).split("/")[0], "sweep"))
+
+
 def kind_of(name: str) -> Kind:
     """The Kind called ``name``; kinds other than sweep load on first use (they import JAX)."""
     if name == "sweep":

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import xarray as xr
 
-from . import sweep
+from . import sweep, training
 from .style import plt
 
 Registry = dict[str, tuple[Callable, Callable[[xr.Dataset], bool]]]
-REGISTRIES: dict[str, Registry] = {"ntkpaths.sweep": sweep.FIGURES}
+REGISTRIES: dict[str, Registry] = {"ntkpaths.sweep": sweep.FIGURES, "ntkpaths.train": training.FIGURES}
 FIGURES = sweep.FIGURES
 
 

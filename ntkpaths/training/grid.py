@@ -1,0 +1,175 @@
+"""dask orchestration of training runs: the (depth, width, run) grid, seeds, gathering and writing.
+
+Every run is one task. Its seed is the root ``SeedSequence`` child keyed by
+``(RUNS_KEY, depth, width, run)``, so a run can be replayed alone and results
+do not depend on the scheduler, the worker count or the order runs finish in.
+XLA and BLAS run on one thread inside a task, so the same seed gives
+bit-identical datasets in-process, on a local cluster or on a remote one.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .. import execute
+from ..config import NtkpathsError, TrainConfig
+from ..store import io
+from ..tasks import child_seed
+from . import dataset
+
+RUNS_KEY = 2  # seed namespace of training runs (sweeps use 0 for inputs and 1 for networks)
+FLOP_RATE = 1.5e11  # float32 FLOP/s of one core in the training step (benchmarks/bench_train.py: 2.1e11)
+MEASURE_STEPS = 6   # one checkpoint's measurements cost about this many full-batch steps
+RUN_OVERHEAD_S = 0.3  # Python and measurement overhead; XLA's compilation is left out (every worker pays it)
+
+
+@dataclass(frozen=True)
+class Run:
+    depth: int
+    width: int
+    run: int
+
+    @property
+    def cell(self) -> tuple[int, int, int]:
+        return self.depth, self.width, self.run
+
+
+class TrainError(NtkpathsError):
+    """A run raised; the message names it and its seed."""
+
+
+def make_runs(cfg: TrainConfig) -> list[Run]:
+    """Every run of the grid in its fixed order: depths, widths, runs."""
+    return [Run(d, w, r) for d in cfg.depths for w in cfg.widths for r in range(cfg.runs)]
+
+
+def run_seed(cfg: TrainConfig, run: Run) -> np.random.SeedSequence:
+    return child_seed(np.random.SeedSequence(cfg.seed), RUNS_KEY, run.depth, run.width, run.run)
+
+
+def guarded_run(cfg: TrainConfig, run: Run) -> dict[str, np.ndarray]:
+    """Train one run; its arrays padded to the grid's deepest run. Failures become one line."""
+    from .run import train_run
+
+    try:
+        return dataset.padded(cfg, train_run(cfg, run.depth, run.width, seed=run_seed(cfg, run)))
+    except NtkpathsError:
+        raise
+    except Exception as exc:
+        raise TrainError(f"run depth={run.depth} width={run.width} run={run.run} (seed {cfg.seed}) failed: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
+def step_flops(cfg: TrainConfig, depth: int, width: int, dim: int = 64, outputs: int = 10) -> float:
+    """FLOPs of one full-batch step: forward and backward, 6 per weight per sample."""
+    weights = dim * width + (depth - 1) * width * width + width * outputs
+    return 6.0 * cfg.n_train * weights
+
+
+def work_seconds(cfg: TrainConfig) -> float:
+    """Estimated single-core seconds of the whole grid that more workers would share."""
+    per_run = {(d, w): (cfg.steps + MEASURE_STEPS * cfg.checkpoints) * step_flops(cfg, d, w) / FLOP_RATE
+               for d in cfg.depths for w in cfg.widths}
+    return cfg.runs * (sum(per_run.values()) + len(per_run) * RUN_OVERHEAD_S)
+
+
+def peak_bytes(cfg: TrainConfig) -> int:
+    """Peak memory of the largest run: parameters, their initial copy, gradients and XLA's buffers
+    (about 6 copies), plus activations for the training set."""
+    item = np.dtype(cfg.dtype).itemsize
+    d, w = max(cfg.depths), max(cfg.widths)
+    weights = 64 * w + (d - 1) * w * w + 10 * w
+    return int(6 * weights * item + 4 * cfg.n_train * w * d * 8 + (256 << 20))
+
+
+def preflight(cfg: TrainConfig, scheduler: str | None, workers: int | None) -> execute.Execution:
+    """Checks that need no work: where to run, and whether the largest run fits in memory."""
+    execution = execute.choose(scheduler, workers, work_seconds(cfg))
+    if execution.scheduler in (None, "synchronous"):
+        import psutil
+
+        budget = psutil.virtual_memory().available / (execution.workers or 1)
+        if peak_bytes(cfg) > budget:
+            raise NtkpathsError(f"the largest run (width {max(cfg.widths)}, depth {max(cfg.depths)}) needs "
+                                f"~{peak_bytes(cfg) / 2**30:.1f} GiB per worker but only {budget / 2**30:.1f} GiB "
+                                "are available; use smaller widths or fewer --workers")
+    return execution
+
+
+class _Plan:
+    """Every run not done yet, submitted once; every result is kept."""
+
+    def __init__(self, runs: list[Run]):
+        self.pending = list(runs)
+
+    def next_tasks(self) -> list[Run]:
+        out, self.pending = self.pending, []
+        return out
+
+    def wanted(self, run: Run) -> bool:
+        return True
+
+
+def run_training(
+    cfg: TrainConfig,
+    path: str | Path | None = None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    on_client: Callable | None = None,
+) -> xr.Dataset:
+    """Train every run of the grid and return the dataset, writing it to ``path`` as runs finish.
+
+    Parameters are as for :func:`ntkpaths.run_sweep`: ``scheduler`` None runs
+    in-process when the grid is too small to pay for a local cluster's
+    start-up, ``"local"`` forces one, ``"synchronous"`` runs in-process, an
+    address uses an existing dask cluster; ``resume`` finishes an interrupted
+    store written with the same options. ``progress(done, total)`` counts runs.
+    """
+    path = Path(path) if path is not None else None
+    execution = preflight(cfg, scheduler, workers)
+    with io.locked(path) if path is not None else contextlib.nullcontext():
+        cfg, raw, done = _start(cfg, path, overwrite, resume)
+        runs = make_runs(cfg)
+        counter = {"done": len(done)}
+        if progress is not None:
+            progress(counter["done"], len(runs))
+
+        def on_result(run: Run, block: dict) -> None:
+            dataset.put_run(raw, cfg, run.cell, block)
+            if path is not None:
+                dataset.write_run(path, cfg, run.cell, block)
+            counter["done"] += 1
+            if progress is not None:
+                progress(counter["done"], len(runs))
+
+        execute.run(_Plan([r for r in runs if r.cell not in done]), lambda r: (guarded_run, (cfg, r)), on_result,
+                    execution, describe=lambda r: f"run depth={r.depth} width={r.width} run={r.run} (seed {cfg.seed})",
+                    on_client=on_client)
+        ds = dataset.build(cfg, raw)
+        ds.attrs["execution"] = execution.note
+        if path is not None:
+            io.finalize(path, ds)
+    return ds
+
+
+def _start(cfg: TrainConfig, path: Path | None, overwrite: bool, resume: bool):
+    if path is not None and resume and path.exists():
+        cfg, raw, done, complete = dataset.reopen(path, cfg)
+        if complete:
+            done = {r.cell for r in make_runs(cfg) if not np.isnan(raw["diverged"][dataset._index(cfg, r.cell)])}
+        return cfg, raw, done
+    if cfg.seed is None:
+        cfg = dataclasses.replace(cfg, seed=int(np.random.SeedSequence().entropy))
+    if path is not None:
+        dataset.create(path, cfg, overwrite=overwrite or resume)
+    return cfg, dataset.empty(cfg), set()

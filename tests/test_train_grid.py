@@ -1,0 +1,184 @@
+"""Training grids: dataset schema, reproducibility across schedulers, resume, the CLI and its errors."""
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+import ntkpaths
+from ntkpaths import cli
+from ntkpaths.config import TrainConfig
+from ntkpaths.training import checkpoint_steps, dataset, grid
+
+runner = CliRunner()
+TINY = TrainConfig(depths=(1, 3), widths=(8, 16, 32), runs=2, steps=12, n_train=24, n_test=8, checkpoints=4,
+                   seed=7, data="teacher")
+QUICK = ["--depths", "1,3", "--widths", "8,16,32", "--runs", "2", "--steps", "12", "--n-train", "24", "--n-test", "8",
+         "--checkpoints", "4", "--seed", "7", "--data", "teacher"]
+
+
+def _values(ds):
+    ds = ds.load().copy()
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command", "execution")}
+    return ds
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("train") / "t.zarr"
+    return path, grid.run_training(TINY, path, scheduler="synchronous")
+
+
+def test_schema_and_padding(tiny):
+    path, ds = tiny
+    assert dict(ds.sizes) == {"depth": 2, "width": 3, "run": 2, "step": 4, "layer": 3, "prefix": 3, "weight_layer": 4}
+    np.testing.assert_array_equal(ds.step, checkpoint_steps(12, 4))
+    assert ds.loss.dims == ("depth", "width", "run", "step")
+    assert ds.flip_fraction.dims == ("depth", "width", "run", "step", "layer")
+    shallow = ds.sel(depth=1)
+    assert bool(shallow.flip_fraction.sel(layer=[2, 3]).isnull().all())       # depth 1 has one hidden layer
+    assert bool(shallow.weight_change.sel(weight_layer=[3, 4]).isnull().all())  # ... and its output is layer 2
+    assert bool(shallow.weight_change.sel(weight_layer=[1, 2]).notnull().all())
+    np.testing.assert_array_equal(ds.p_theory, [0.5, 0.25, 0.125])
+    assert (ds.flip_fraction.isel(step=0).fillna(0) == 0).all()                   # step 0 is the reference
+    np.testing.assert_allclose(ds.loss_mean, ds.loss.mean("run"))
+    np.testing.assert_allclose(ds.loss_se, ds.loss.std("run", ddof=1) / np.sqrt(2))
+    for name in ("flip_fraction_exponent", "weight_change_exponent", "ntk_change_exponent"):
+        assert name in ds and f"{name}_se" in ds
+    loaded = ntkpaths.load(path)
+    assert loaded.attrs["schema"] == dataset.SCHEMA and loaded.attrs["seed_entropy"] == "7"
+    xr.testing.assert_identical(_values(loaded), _values(ds))
+
+
+def test_exponents_are_fits_of_the_final_means(tiny):
+    _, ds = tiny
+    from ntkpaths.verdict import fit_power_law
+
+    final = ds.isel(step=-1).sel(depth=3)
+    fit = fit_power_law(ds.width.values.astype(float), final.ntk_change_mean.values, final.ntk_change_se.values)
+    assert float(ds.ntk_change_exponent.sel(depth=3)) == pytest.approx(fit.exponent)
+
+
+def test_a_run_replays_alone(tiny):
+    _, ds = tiny
+    from ntkpaths.training import train_run
+
+    run = grid.Run(3, 16, 1)
+    alone = dataset.padded(TINY, train_run(TINY, 3, 16, seed=grid.run_seed(TINY, run)))
+    np.testing.assert_array_equal(alone["loss"], ds.loss.sel(depth=3, width=16, run=1).values)
+    np.testing.assert_array_equal(alone["flip_fraction"], ds.flip_fraction.sel(depth=3, width=16, run=1).values)
+
+
+def test_local_cluster_is_bit_identical_to_in_process(tiny):
+    _, ds = tiny
+    other = grid.run_training(TINY, workers=2)
+    assert other.attrs["execution"].startswith("local dask cluster")
+    xr.testing.assert_identical(_values(other), _values(ds))
+
+
+def test_resume_after_interruption_gives_the_same_dataset(tiny, tmp_path, monkeypatch):
+    _, ds = tiny
+    path = tmp_path / "r.zarr"
+    real, calls = grid.guarded_run, []
+
+    def stop_after_four(cfg, run):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append(run)
+        return real(cfg, run)
+
+    monkeypatch.setattr(grid, "guarded_run", stop_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        grid.run_training(TINY, path, scheduler="synchronous")
+    monkeypatch.setattr(grid, "guarded_run", real)
+    assert len(ntkpaths.store.done_markers(path)) == 4
+    with pytest.raises(ntkpaths.store.StoreError, match="unfinished train"):
+        ntkpaths.load(path)
+    finished = grid.run_training(TINY, path, scheduler="synchronous", resume=True)
+    xr.testing.assert_identical(_values(finished), _values(ds))
+    xr.testing.assert_identical(_values(ntkpaths.load(path)), _values(ds))
+
+
+def test_cli_trains_plots_and_reports(tmp_path):
+    out = tmp_path / "c.zarr"
+    result = runner.invoke(cli.app, ["train", *QUICK, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "in-process" in result.output
+    result = runner.invoke(cli.app, ["plot", str(out), "--out", str(tmp_path / "figs")])
+    assert result.exit_code == 0, result.output
+    from ntkpaths.plot import training
+
+    assert sorted(p.stem for p in (tmp_path / "figs").glob("*.png")) == sorted(training.FIGURES)
+    result = runner.invoke(cli.app, ["report", str(out), "--out", str(tmp_path / "r.md"), "--no-figures"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.md").read_text()
+    assert "gradient descent reaches a global minimum" in text and "Theorem 1 after training" in text
+
+
+def test_diverged_runs_are_recorded_and_reported(tmp_path):
+    out = tmp_path / "d.zarr"
+    result = runner.invoke(cli.app, ["train", *QUICK, "--lr", "1e7", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = ntkpaths.load(out)
+    assert int(ds.diverged.sum()) >= 1
+    one_line = [line for line in result.output.splitlines() if "diverged" in line]
+    assert len(one_line) >= 1 and "learning rate too large" in result.output
+    gone = ds.loss.where(ds.diverged == 1)
+    assert bool(gone.isel(step=-1).isnull().all())
+
+
+def _run_main(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    _, err = capsys.readouterr()
+    return exit_info.value.code, err
+
+
+def _npz(tmp_path, kind):
+    path = tmp_path / f"{kind}.npz"
+    x = np.ones((5, 3))
+    arrays = {"no-y": {"X": x}, "wrong-rows": {"X": x, "y": np.ones(4)}, "nan": {"X": x * np.nan, "y": np.ones(5)},
+              "one-d-x": {"X": np.ones(5), "y": np.ones(5)}}[kind]
+    np.savez(path, **arrays)
+    return path
+
+
+BAD = {
+    "unknown data": (["--data", "mnist"], "unknown data 'mnist'"),
+    "missing npz": (["--data", "nope.npz"], "data file nope.npz not found"),
+    "lr negative": (["--lr", "-1"], "lr must be >= 0"),
+    "lr nan": (["--lr", "nan"], "lr must be a finite number"),
+    "lr inf": (["--lr", "inf"], "lr must be a finite number"),
+    "negative steps": (["--steps", "-1"], "steps must be an integer >= 0"),
+    "width 0": (["--widths", "0,8"], "width must be an integer >= 1"),
+    "width text": (["--widths", "8,x"], "comma-separated integers"),
+    "depth 0": (["--depths", "0"], "depth must be an integer >= 1"),
+    "no depths": (["--depths", ","], "give at least one of depths"),
+    "param": (["--param", "mup"], "unknown param 'mup'"),
+    "batch": (["--batch-size", "100"], "batch_size = 100 exceeds n_train = 24"),
+    "scheduler": (["--scheduler", "fast"], "unknown scheduler 'fast'"),
+}
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_train_options_give_one_line_and_touch_nothing(name, tiny, capsys):
+    path, _ = tiny
+    before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    args, message = BAD[name]
+    code, err = _run_main(["train", *QUICK, *args, "--out", str(path), "--overwrite"], capsys)
+    assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and message in err, err
+    assert {p: p.read_bytes() for p in path.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("kind,message", [("no-y", "must hold arrays 'X' and 'y'"), ("wrong-rows", "y in"),
+                                          ("nan", "NaN or infinite"), ("one-d-x", "must be a non-empty 2-D array")])
+def test_malformed_npz_gives_one_line(kind, message, tmp_path, capsys):
+    code, err = _run_main(["train", *QUICK, "--data", str(_npz(tmp_path, kind)), "--out", str(tmp_path / "x.zarr")],
+                          capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_resume_refuses_other_options(tiny, capsys):
+    path, _ = tiny
+    code, err = _run_main(["train", *QUICK, "--steps", "13", "--out", str(path), "--resume"], capsys)
+    assert code == 2 and "different options (steps)" in err, err
