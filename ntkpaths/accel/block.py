@@ -55,7 +55,9 @@ def _matmul(a, b):
 def _forward(plan: Plan, key, layer, h, extra):
     """Standardised weights e, pre-activations z = std (e @ h) + b, and e @ extra (or None)."""
     fan_in = h.shape[0]
-    e = sample.standard_weights(key, layer, (plan.width, fan_in), plan.network, plan.prng)
+    # The product needs e in memory anyway; the barrier keeps XLA from also fusing the hash into
+    # the histogram's one-hot bins, which would recompute it once per bin.
+    e = lax.optimization_barrier(sample.standard_weights(key, layer, (plan.width, fan_in), plan.network, plan.prng))
     m = _matmul(e, h if extra is None else jnp.concatenate([h, extra], axis=1))
     z = m[:, : plan.n_columns] * np.float32(plan.std(fan_in))
     if plan.network.has_bias:
