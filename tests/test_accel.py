@@ -339,3 +339,13 @@ def test_memory_guard_picks_a_batch_that_fits(free):
     used = block.compiled(plan).lower(keys, jnp.broadcast_to(cols, (batch, *cols.shape)), consts).compile()
     analysis = used.memory_analysis()
     assert analysis.temp_size_in_bytes + analysis.output_size_in_bytes <= budget
+
+
+def test_counts_that_could_round_are_refused():
+    """Float32 sums of one-hot products are exact only below 2^24 terms; int32 block sums below 2^31."""
+    how = atrace.Counting(8, 0, ("weights",))
+    atrace.check_exact([1 << 20], 1000, how)
+    for fan_in, rows in (((1 << 24), 1), ((1 << 20), 1 << 11)):
+        with pytest.raises(ConfigError, match="exact"):
+            atrace.check_exact([fan_in], rows, how)
+    atrace.check_exact([1 << 24], 1, atrace.Counting(8, 0, ()))   # no edge counts, nothing to round

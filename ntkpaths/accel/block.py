@@ -11,13 +11,14 @@ the forward pass; the histograms read them once more, block of rows by block.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import ConfigError, NetworkConfig, SweepConfig
 from ..jaxsetup import jax, jnp
-from . import sample, trace
+from . import memory, sample, trace
 from .trace import Counting
 
 lax = jax.lax
@@ -129,3 +130,65 @@ def draw_network(plan: Plan, key: np.ndarray, columns: np.ndarray) -> list[tuple
     first, hidden = fn(jnp.asarray(key)[None], cols[None], consts)
     layers = [(first["e"][0], first["z"][0])] + list(zip(hidden["e"][0], hidden["z"][0]))
     return [(np.asarray(e), np.asarray(z)) for e, z in layers]
+
+
+def make_plan(cfg: SweepConfig, width: int, columns: np.ndarray, batch: int, prng: str | None = None) -> Plan:
+    """The static description of a block of ``batch`` networks of one cell (see :class:`block.Plan`)."""
+    check_supported(cfg)
+    prng = prng or sample.default_prng()
+    if prng not in sample.PRNGS:
+        raise ConfigError(f"unknown prng {prng!r}; choose one of: {', '.join(sample.PRNGS)}")
+    n_angles = len(cfg.angles) if "joint" in cfg.stats else 0
+    if columns.shape[0] != cfg.inputs.count + (1 + n_angles if n_angles else 0):
+        raise ConfigError(f"got {columns.shape[0]} input columns, expected {cfg.inputs.count} inputs"
+                          + (f" and {1 + n_angles} pair columns" if n_angles else ""))
+    platform = jax.default_backend()
+    onehot = trace.onehot_dtype(platform)
+    first_rows, hidden_rows = memory.row_blocks(cfg, width, columns.shape[1], batch,
+                                                np.dtype(jnp.dtype(onehot)).itemsize, platform)
+    how = Counting(cfg.inputs.count, n_angles, cfg.stats, onehot, first_rows, hidden_rows)
+    trace.check_exact([columns.shape[1], width], max(first_rows, hidden_rows), how)
+    return Plan(width, columns.shape[1], cfg.depth, columns.shape[0], cfg.network, prng, how)
+
+
+def run_block(cfg: SweepConfig, width: int, columns: np.ndarray, seeds: Sequence[np.random.SeedSequence], *,
+              batch: int | None = None, prng: str | None = None) -> dict[str, np.ndarray]:
+    """Raw statistics of a block of explicitly drawn networks, on JAX's default device.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+        Depth, network family, inputs, statistics. Its ``method`` is "explicit"
+        or "auto" (the accelerator always draws every weight); float32 only.
+    width : int
+        Hidden width of every layer.
+    columns : ndarray (column, feature)
+        Every input the networks see: the main inputs, then (with "joint") the
+        pair base and one column per angle, as ``tasks.Inputs.columns`` gives.
+    seeds : sequence of SeedSequence
+        One per network (``tasks.child_seed(root, NETWORKS_KEY, input_dim, width, net)``);
+        network m's key is ``seeds[m].generate_state(2)``, whatever the batch.
+    batch : int, optional
+        Networks per compiled call; by default :func:`pick_batch` from free device memory.
+    prng : {"threefry", "philox"}, optional
+        Counter-based hash of the weights; by default :func:`default_prng` for the device.
+
+    Returns
+    -------
+    dict
+        name -> ndarray (network, ...), dims as ``tracer.RAW_DIMS``, exactly the
+        variables ``tasks.run_task`` returns for ``cfg.stats``.
+    """
+    batch = batch or memory.pick_batch(cfg, width, columns.shape[1])
+    batch = max(1, min(int(batch), len(seeds)))
+    plan = make_plan(cfg, width, columns, batch, prng)
+    counts = run_keys(plan, sample.network_keys(seeds), np.asarray(columns, np.float64), batch)
+    return trace.finish(counts, np.asarray(columns[: cfg.inputs.count], np.float64), [width] * cfg.depth, plan.how)
+
+
+def describe(prng: str | None = None) -> dict[str, str]:
+    """Dataset attrs recording how the accelerator drew and counted (device, hash, sampler)."""
+    device = jax.devices()[0]
+    return {"accel_device": f"{device.platform}:{getattr(device, 'device_kind', device.platform)}",
+            "accel_prng": prng or sample.default_prng(), "accel_sampler": "explicit",
+            "accel_normals": "Box-Muller from counter-based hash words"}

@@ -33,6 +33,8 @@ import numpy as np
 from ..config import NetworkConfig
 from ..jaxsetup import jax, jnp
 
+import jax.extend.random as jer  # noqa: E402  (a submodule; jaxsetup has started the backend)
+
 lax = jax.lax
 PRNGS = ("threefry", "philox")
 _WORDS = {"threefry": 2, "philox": 4}
@@ -66,8 +68,6 @@ def philox4x32(k0, k1, x0, x1, x2, x3) -> tuple:
 
 def threefry2x32(k0, k1, x0, x1) -> tuple:
     """The Threefry-2x32 hash of counter (x0, x1) under key (k0, k1), through JAX's primitive."""
-    import jax.extend.random as jer
-
     args = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.uint32) for a in (k0, k1, x0, x1)))
     return tuple(jer.threefry2x32_p.bind(*args))
 

@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import ConfigError
 from ..jaxsetup import jax, jnp
 from ..tracer import C_BINS, T_BINS, X_BINS, Bins, _norm, raw_names
 
 lax = jax.lax
-HIGHEST = lax.Precision.HIGHEST
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,21 @@ def _masked_rows(counts, mask):
 
 
 # ------------------------------------------------------------ per-layer counts (one network)
+def onehot_dtype(platform: str) -> str:
+    """bfloat16 one-hots feed tensor cores; XLA's CPU backend is faster with float32."""
+    return "float32" if platform == "cpu" else "bfloat16"
+
+
+def check_exact(fan_ins, block_rows: int, how: Counting) -> None:
+    """Refuse shapes whose counts could round: a one-hot contraction sums at most fan_in ones in
+    float32 (exact below 2^24), and a block of rows sums at most rows * fan_in in int32."""
+    for fan_in in fan_ins:
+        if how.edges and (fan_in >= 1 << 24 or block_rows * fan_in >= 1 << 31):
+            raise ConfigError(f"a fan-in of {fan_in} with {block_rows}-row blocks could overflow exact "
+                              "float32/int32 edge counts")
+
+
+
 def activity(z, how: Counting) -> dict:
     """Neurons on per main input, and for both inputs of each pair: z (neuron, column)."""
     on = z > 0
@@ -286,3 +302,61 @@ def finish(counts: dict, x: np.ndarray, widths, how: Counting) -> dict[str, np.n
         out["xvalue_num"] = (np.prod(fr, axis=1)[:, None, :] * share).sum(axis=-1)   # not @: BLAS rounds by block size
         out["xvalue_den"] = np.repeat(share.sum(axis=1)[None], fr.shape[0], axis=0)
     return {name: out[name] for name in raw_names(how.stats)}
+
+
+# ------------------------------------------------------------ the pure tracer
+@jax.jit
+def _matmul(a, b):
+    return jnp.matmul(a, b, precision=lax.Precision.HIGHEST)
+
+
+_first_counts = jax.jit(first_counts, static_argnames="how")
+_hidden_counts = jax.jit(hidden_counts, static_argnames="how")
+
+
+def trace_layers(x: np.ndarray, zs: Sequence[np.ndarray], standards: Sequence[np.ndarray] | None = None,
+                 n_angles: int = 0, stats: tuple[str, ...] = (), *, onehot: str | None = None,
+                 rows: int | None = None) -> dict[str, np.ndarray]:
+    """Raw statistics of one network from given layers, on the device: ``NetworkTracer``'s twin.
+
+    Parameters
+    ----------
+    x : ndarray (input, feature)
+        The main inputs (columns ``0..B-1`` of every z).
+    zs : sequence of ndarray (neuron, column)
+        Pre-activations of hidden layers 1..H (main inputs, then pair base and pairs).
+    standards : sequence of ndarray (neuron, fan_in), optional
+        Standardised weights t of every layer (float32); needed for "weights" and "inputs".
+    n_angles : int
+    stats : tuple of str
+        Statistic groups beyond ``paths``.
+    onehot : str, optional
+        dtype of the one-hot bins (default: the device's).
+    rows : int, optional
+        Rows per histogram block (default: whole layers).
+
+    Returns
+    -------
+    dict
+        name -> ndarray, dims as ``tracer.RAW_DIMS`` without ``network``.
+    """
+    stats = tuple(s for s in ("weights", "inputs", "joint") if s in stats)
+    how = Counting(len(x), n_angles, stats, onehot or onehot_dtype(jax.default_backend()),
+                   rows or 1 << 30, rows or 1 << 30)
+    check_exact([x.shape[1]] + [z.shape[0] for z in zs[:-1]], rows or max(z.shape[0] for z in zs), how)
+    x = np.asarray(x, np.float64)
+    consts = {k: jnp.asarray(v) for k, v in first_inputs(x).items()}
+    es = [None] * len(zs) if standards is None else [jnp.asarray(e, jnp.float32) for e in standards]
+    z = jnp.asarray(zs[0], jnp.float32)
+    u = _matmul(es[0], consts["sign"]) if how.edges else None
+    first = _first_counts(es[0], z, u, consts, how=how)
+    hidden = []
+    for e, z_prev, z in zip(es[1:], zs[:-1], zs[1:]):
+        on_prev = jnp.asarray(z_prev)[:, : len(x)] > 0
+        u = _matmul(e, on_prev.astype(jnp.float32)) if how.hidden_edges else None
+        counts = _hidden_counts(e, jnp.asarray(z, jnp.float32), u, on_prev, how=how)
+        hidden.append({k: np.asarray(v).sum(axis=0, keepdims=True, dtype=np.int64) if k.startswith("t_")
+                       else np.asarray(v) for k, v in counts.items()})   # row blocks differ between widths
+    stacked = jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a])[None], *hidden) if hidden else {}
+    counts = stack_layers(jax.tree.map(lambda a: np.asarray(a)[None], first), stacked, how)
+    return {k: v[0] for k, v in finish(counts, x, [z.shape[0] for z in zs], how).items()}
