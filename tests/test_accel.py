@@ -200,6 +200,18 @@ def test_draws_are_a_function_of_position_only():
         assert not np.array_equal(other, whole[0])   # streams differ
 
 
+@pytest.mark.parametrize("entropy", [0, 7, 2**40 + 3, 2**127 + 12345])
+def test_child_keys_are_the_seed_sequence_children(entropy):
+    """Vectorised key derivation equals generate_state(2) of tasks.child_seed, network by network."""
+    root = np.random.SeedSequence(entropy)
+    nets = [0, 1, 2, 99, 4095, 2**32 - 1]
+    ref = asample.network_keys([tasks.child_seed(root, tasks.NETWORKS_KEY, 64, 1024, k) for k in nets])
+    np.testing.assert_array_equal(accel.child_keys(root, (tasks.NETWORKS_KEY, 64, 1024), nets), ref)
+    child = tasks.child_seed(root, 3)             # a root that is itself a child: its spawn key leads
+    ref = asample.network_keys([tasks.child_seed(child, 5, k) for k in nets])
+    np.testing.assert_array_equal(accel.child_keys(child, (5,), nets), ref)
+
+
 def test_philox_known_answers():
     """Random123's known-answer vectors for Philox-4x32-10, and JAX's own philox4x32 bits."""
     zero, ones = jnp.uint32(0), jnp.uint32(0xFFFFFFFF)
@@ -217,7 +229,7 @@ def test_same_seed_same_results_whatever_the_batch():
     """Batch sizes 1, 3 and all: bit-identical; one network replayed alone: bit-identical."""
     cfg, columns, seeds = cell(ALL, width=23)
     runs = {b: accel.run_block(cfg, 23, columns, seeds, batch=b) for b in (1, 3, len(seeds))}
-    alone = accel.run_block(cfg, 23, columns, seeds[5:6], batch=1)
+    alone = accel.run_block(cfg, 23, columns, asample.network_keys(seeds[5:6]), batch=1)   # keys work too
     for name, values in runs[len(seeds)].items():
         np.testing.assert_array_equal(runs[1][name], values, err_msg=name)
         np.testing.assert_array_equal(runs[3][name], values, err_msg=name)

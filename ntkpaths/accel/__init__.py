@@ -22,7 +22,7 @@ Examples
 """
 from .block import describe, make_plan, run_block
 from .memory import check_memory, free_bytes, pick_batch
-from .sample import PRNGS, default_prng
+from .sample import PRNGS, child_keys, default_prng
 from .trace import trace_layers
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "check_memory",
     "free_bytes",
     # random streams
+    "child_keys",
     "PRNGS",
     "default_prng",
 ]

@@ -50,9 +50,79 @@ def default_prng(platform: str | None = None) -> str:
     return "philox"
 
 
-def network_keys(seeds: Sequence[np.random.SeedSequence]) -> np.ndarray:
-    """One 64-bit key per network, from its own seed sequence: ndarray (network, 2) uint32."""
+def network_keys(seeds: Sequence[np.random.SeedSequence] | np.ndarray) -> np.ndarray:
+    """One 64-bit key per network, ``seeds[m].generate_state(2)``: ndarray (network, 2) uint32.
+
+    An array is taken as keys already (e.g. from :func:`child_keys`).
+    """
+    if isinstance(seeds, np.ndarray):
+        return np.asarray(seeds, dtype=np.uint32).reshape(len(seeds), 2)
     return np.stack([s.generate_state(2, dtype=np.uint32) for s in seeds]).reshape(len(seeds), 2)
+
+
+# numpy's SeedSequence (NEP 19; its output is stable across numpy versions), vectorised over children
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _POOL, _MASK = 0xCA01F9DD, 0x4973F715, 4, 0xFFFFFFFF
+
+
+def _int_words(value: int) -> list[int]:
+    """An int as little-endian uint32 words, as SeedSequence coerces it."""
+    out = [value & _MASK]
+    while value > _MASK:
+        value >>= 32
+        out.append(value & _MASK)
+    return out
+
+
+class _HashMix:
+    """SeedSequence's hashmix: the constant advances with every call, whatever the values."""
+
+    def __init__(self):
+        self.const = _INIT_A
+
+    def __call__(self, v):
+        v = v ^ np.uint32(self.const)
+        self.const = (self.const * _MULT_A) & _MASK
+        v = v * np.uint32(self.const)
+        return v ^ (v >> np.uint32(16))
+
+
+def _mix(x, y):
+    r = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
+    return r ^ (r >> np.uint32(16))
+
+
+def child_keys(root: np.random.SeedSequence, prefix: Sequence[int], networks) -> np.ndarray:
+    """Keys of the children ``root`` -> ``(*prefix, net)`` for every ``net``, at once: (network, 2) uint32.
+
+    Equal to ``network_keys([tasks.child_seed(root, *prefix, net) for net in networks])``
+    (numpy's SeedSequence mixing, vectorised over ``net``; a test checks it
+    against numpy), in a fraction of a microsecond per network instead of ~25.
+    """
+    if not isinstance(root.entropy, int):
+        raise TypeError("child_keys needs a SeedSequence with integer entropy")
+    nets = np.asarray(networks, dtype=np.int64).ravel()
+    if nets.size and (nets.min() < 0 or nets.max() > _MASK):
+        raise ValueError("network indices must lie in [0, 2^32)")
+    run = _int_words(root.entropy)
+    fixed = run + [0] * (_POOL - len(run)) + [w for k in (*root.spawn_key, *prefix) for w in _int_words(int(k))]
+    entropy = [np.full(nets.shape, w, np.uint32) for w in fixed] + [nets.astype(np.uint32)]
+    hashmix = _HashMix()
+    pool = [hashmix(entropy[i]) for i in range(_POOL)]
+    for src in range(_POOL):
+        for dst in range(_POOL):
+            if src != dst:
+                pool[dst] = _mix(pool[dst], hashmix(pool[src]))
+    for word in entropy[_POOL:]:
+        for dst in range(_POOL):
+            pool[dst] = _mix(pool[dst], hashmix(word))
+    const, out = _INIT_B, []
+    for i in range(2):
+        v = pool[i] ^ np.uint32(const)
+        const = (const * _MULT_B) & _MASK
+        v = v * np.uint32(const)
+        out.append(v ^ (v >> np.uint32(16)))
+    return np.stack(out, axis=-1)
 
 
 def philox4x32(k0, k1, x0, x1, x2, x3) -> tuple:
