@@ -172,7 +172,7 @@ def section_throughput(budget: Budget, floor: float, prng: str | None) -> dict:
             fn, nets, batch = block_work(stats, width, prng)
             rates = per_second(fn, nets, budget)
             ratio = statistics.median(rates) / floor_nets
-            speedup = f"{statistics.median(rates) / numpy_rate:,.0f}x" if numpy_rate and not stats else ""
+            speedup = f"{statistics.median(rates) / numpy_rate:,.3g}x" if numpy_rate and not stats else ""
             rows.append([width, ", ".join(stats) or "paths", batch, fmt_rate(rates), f"{floor_nets:.3g}",
                          f"{ratio:.0%}", f">={target:.0%} {verdict(ratio >= target)}",
                          f"{numpy_rate:.3g}" if numpy_rate and not stats else "", speedup])
@@ -219,7 +219,7 @@ def section_precision(budget: Budget, prng: str | None, rel: float = 1e-3) -> di
         need = (sd / rel) ** 2
         np_rate = statistics.median(per_second(numpy_work(stats, width), 1, budget, repeats=1))
         rows.append([name, f"{sd:.4f}", f"{need:,.0f}", f"{rate:.3g}", f"{need / rate:.3g}",
-                     f"{np_rate:.3g}", f"{need / np_rate:,.0f}", f"{rate / np_rate:,.0f}x"])
+                     f"{np_rate:.3g}", f"{need / np_rate:,.0f}", f"{rate / np_rate:,.3g}x"])
         out[name] = {"rel_sd": sd, "networks": need, "rate": rate, "seconds": need / rate, "numpy_rate": np_rate}
     table(f"4. Time to {rel:.1%} relative se of P(path active), width {width}, depth {DEPTH} (extrapolated)",
           ["stats", "rel sd/net", "networks", "accel nets/s", "accel s", "numpy nets/s", "numpy s", "speed-up"],
