@@ -45,7 +45,7 @@ from bench_speed import fmt_rate, table, verdict  # noqa: E402  (same folder, sh
 
 import ntkpaths  # noqa: E402
 from ntkpaths import accel, tasks  # noqa: E402
-from ntkpaths.accel import memory, sample as asample  # noqa: E402
+from ntkpaths.accel import memory, sample as asample, trace as atrace  # noqa: E402
 from ntkpaths.config import STATS, SweepConfig  # noqa: E402
 from ntkpaths.jaxsetup import jax, jnp  # noqa: E402
 
@@ -252,10 +252,12 @@ def header(args) -> dict:
             "python": platform.python_version(), "host": platform.processor() or platform.machine(),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "free device memory GiB":
             f"{memory.free_bytes() / 2**30:.1f}", "hash": args.prng or asample.default_prng(),
+            "one-hot bins": args.onehot or atrace.onehot_dtype(jax.default_backend()),
+            "histogram workspace MiB": memory.workspace_bytes(cfg_for(ALL, 1)) >> 20,
             "mode": "quick" if args.quick else "full"}
     print("ntkpaths accelerator benchmark")
     for k, v in info.items():
-        print(f"  {k:22s} {v}")
+        print(f"  {k:24s} {v}")
     if jax.default_backend() == "cpu" and not args.quick:
         print("  (no accelerator: JAX runs on the CPU; use --quick for a smoke run)")
     return info
@@ -266,11 +268,15 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (also on a CPU)")
     ap.add_argument("--prng", choices=asample.PRNGS, default=None, help="hash of the weights (default: the device's)")
     ap.add_argument("--workspace-mib", type=int, default=None, help="histogram workspace on the device (tuning)")
+    ap.add_argument("--onehot", choices=("bfloat16", "int8", "float32"), default=None,
+                    help="dtype of the histogram's one-hot bins (tuning; default bfloat16 on accelerators)")
     ap.add_argument("--only", type=lambda s: {int(x) for x in s.split(",")}, default={1, 2, 3, 4, 5})
     ap.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
     args = ap.parse_args(argv)
     if args.workspace_mib:
         memory.WORKSPACE["other"] = memory.WORKSPACE["cpu"] = args.workspace_mib << 20
+    if args.onehot:
+        atrace.ONEHOT_DTYPES["other"] = atrace.ONEHOT_DTYPES["cpu"] = args.onehot
     budget = QUICK if args.quick else FULL
     started = time.perf_counter()
     results = {"header": header(args), "budget": budget.__dict__}

@@ -102,7 +102,7 @@ def test_bins_are_numpys_bins_for_every_float32():
 
 
 @pytest.mark.parametrize("rows", [None, 3])
-@pytest.mark.parametrize("onehot", ["float32", "bfloat16"])
+@pytest.mark.parametrize("onehot", ["float32", "bfloat16", "int8"])
 def test_trace_layers_equals_numpy_tracer(rows, onehot):
     """Widths not multiples of d, 11 inputs, a zero input, values on bin edges; row blocks of 3 rows."""
     x, layers = tiny(1, 5, [7, 10, 8], n_main=11, n_angles=2)   # no width a multiple of the 3-row block
@@ -143,10 +143,12 @@ def cell(stats, width=12, depth=3, count=9, dim=10, network=NetworkConfig(), net
 
 
 @pytest.mark.parametrize("network", FAMILIES)
-def test_run_block_traces_its_own_draw(network):
+def test_run_block_traces_its_own_draw(network, monkeypatch):
     """The numpy tracer on the pipeline's own layers gives the pipeline's statistics; and those layers are
     z = std (t @ h) + b with the right fan-in for every init, one bias per neuron."""
     cfg, columns, seeds = cell(ALL, network=network)
+    monkeypatch.setitem(memory.WORKSPACE, "cpu", 24_000)      # histograms in blocks of 1 and 5 rows
+    assert 12 % accel.make_plan(cfg, 12, columns, 3).how.hidden_rows != 0      # a shifted last block
     raw = accel.run_block(cfg, 12, columns, seeds, batch=3)
     plan = accel.make_plan(cfg, 12, columns, 1)
     layers = block.draw_network(plan, asample.network_keys(seeds[4:5])[0], columns)

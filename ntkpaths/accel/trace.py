@@ -52,7 +52,8 @@ class Counting:
     stats : tuple of str
         Statistic groups beyond ``paths``.
     onehot : str
-        dtype of the one-hot bins: "bfloat16" for tensor cores, "float32" on a CPU.
+        dtype of the one-hot bins: "bfloat16" for tensor cores, "float32" on a CPU,
+        or "int8" (int32 sums; half the bytes of bfloat16 where XLA writes the bins out).
     first_rows, hidden_rows : int
         Rows per block of the first-layer and hidden-layer histograms.
     """
@@ -142,9 +143,12 @@ def _masked_rows(counts, mask):
 
 
 # ------------------------------------------------------------ per-layer counts (one network)
+ONEHOT_DTYPES = {"cpu": "float32", "other": "bfloat16"}  # a benchmark may try "int8"
+
+
 def onehot_dtype(platform: str) -> str:
     """bfloat16 one-hots feed tensor cores; XLA's CPU backend is faster with float32."""
-    return "float32" if platform == "cpu" else "bfloat16"
+    return ONEHOT_DTYPES["cpu" if platform == "cpu" else "other"]
 
 
 def check_exact(fan_ins, block_rows: int, how: Counting) -> None:
@@ -167,10 +171,15 @@ def activity(z, how: Counting) -> dict:
     return out
 
 
+def _contract(hot, src):
+    """sum_j' hot[r, k, j'] src[j', b] of 0/1 values: float32 sums (exact below 2^24), int32 for int8."""
+    acc = jnp.int32 if jnp.issubdtype(hot.dtype, jnp.integer) else jnp.float32
+    return lax.dot_general(hot, src.astype(hot.dtype), (((2,), (0,)), ((), ())), preferred_element_type=acc)
+
+
 def _hidden_block(src, dtype, e, on, valid):
     """(bin, input + 1) counts of a block of rows: both ends on, and (last column) every edge."""
-    s = lax.dot_general(onehot(e, T_BINS, dtype), src, (((2,), (0,)), ((), ())),
-                        preferred_element_type=jnp.float32)          # (row, bin, input + 1)
+    s = _contract(onehot(e, T_BINS, dtype), src)                    # (row, bin, input + 1)
     mask = jnp.concatenate([on & valid[:, None], valid[:, None]], axis=1)
     return _masked_rows(s, mask)
 
@@ -212,7 +221,7 @@ def first_inputs(x: np.ndarray) -> dict:
 def _first_block(signs, zeros, ratios, dtype, e, on, valid):
     """Both/every counts of t (bin, input) and c (c_bin, input) for a block of first-layer rows."""
     oh = jnp.concatenate([onehot(e, T_BINS, dtype), onehot(-e, T_BINS, dtype)], axis=-1)  # (row, bin, 2 feature)
-    s = lax.dot_general(oh, signs.astype(dtype), (((2,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+    s = _contract(oh, signs)
     zero_bin = jnp.asarray(T_BINS.index(np.zeros(1))[0] == np.arange(T_BINS.count), jnp.int32)
     s = s.astype(jnp.int32) + zero_bin[:, None] * zeros[None, :]     # coordinates with x_i0 = 0 have t = 0
     q = jnp.sum(onehot(e[:, None, :] * ratios[None], C_BINS, bool), axis=-1, dtype=jnp.int32)  # (row, input, c_bin)
