@@ -172,7 +172,9 @@ def run_block(cfg: SweepConfig, width: int, columns: np.ndarray,
         those keys themselves, which ``sample.child_keys(root, (NETWORKS_KEY,
         input_dim, width), range(start, stop))`` gives ~100x faster.
     batch : int, optional
-        Networks per compiled call; by default :func:`pick_batch` from free device memory.
+        Networks per compiled call (one compile per distinct value). By default
+        :func:`pick_batch` from free device memory, or the next power of two
+        above the number of networks if that is smaller (the rest is padding).
     prng : {"threefry", "philox"}, optional
         Counter-based hash of the weights; by default :func:`default_prng` for the device.
 
@@ -182,8 +184,10 @@ def run_block(cfg: SweepConfig, width: int, columns: np.ndarray,
         name -> ndarray (network, ...), dims as ``tracer.RAW_DIMS``, exactly the
         variables ``tasks.run_task`` returns for ``cfg.stats``.
     """
-    batch = batch or memory.pick_batch(cfg, width, columns.shape[1])
-    batch = max(1, min(int(batch), len(seeds)))
+    if batch is None:  # a power of two at most the block: few compiled shapes, under 2x padding
+        batch = min(memory.pick_batch(cfg, width, columns.shape[1]), 1 << (len(seeds) - 1).bit_length())
+    else:
+        batch = max(1, min(int(batch), len(seeds)))
     plan = make_plan(cfg, width, columns, batch, prng)
     counts = run_keys(plan, sample.network_keys(seeds), np.asarray(columns, np.float64), batch)
     return trace.finish(counts, np.asarray(columns[: cfg.inputs.count], np.float64), [width] * cfg.depth, plan.how)
