@@ -12,8 +12,8 @@ float64 on the host. The counts, per input b (on = z > 0 for main input b):
 - ``tz[l, b]``: sum of t_jj' over edges with both ends on (float32);
 - ``c_both``, ``c_every``: the same for the first layer's input-weight share c.
 
-A histogram is a contraction of one-hot bins, not a scatter (SCIENCE.md,
-"Estimating over all paths at once")::
+A histogram is a contraction of one-hot bins, not a scatter (the edge
+factorisation is ``ntkpaths.tracer``'s)::
 
     t_both[k, b] = sum_j on[j, b] sum_j' onehot_k(t_jj') on_prev[j', b]
 
