@@ -137,6 +137,21 @@ def by_rows(fn, rows: int, block: int, *arrays):
     return lax.scan(body, None, jnp.arange(count))[1]
 
 
+def tree_sum(x):
+    """Sum over axis 0 in a fixed pairwise order, by elementwise adds only: (row, ...) -> (...).
+
+    A float ``reduce`` is vectorised by the compiler in an order that can change
+    with the batch size (seen on XLA's CPU backend at width 64, batch 8), which
+    would make a network's float sums depend on its batch.
+    """
+    size = 1 << (x.shape[0] - 1).bit_length()
+    if size > x.shape[0]:
+        x = jnp.concatenate([x, jnp.zeros((size - x.shape[0], *x.shape[1:]), x.dtype)])
+    while x.shape[0] > 1:
+        x = x[: x.shape[0] // 2] + x[x.shape[0] // 2:]
+    return x[0]
+
+
 def _masked_rows(counts, mask):
     """sum_r mask[r, b] counts[r, k, b] in int32: (row, bin, input), (row, input) -> (bin, input)."""
     return jnp.sum(jnp.where(mask[:, None, :], counts.astype(jnp.int32), 0), axis=0)
@@ -202,7 +217,7 @@ def hidden_counts(e, z, u, on_prev, how: Counting) -> dict:
     src = jnp.concatenate([on_prev, jnp.ones((on_prev.shape[0], 1), bool)], axis=1).astype(dtype)
     counts = by_rows(functools.partial(_hidden_block, src, dtype), e.shape[0], how.hidden_rows, e, on)
     out["t_both"], out["t_every"] = counts[..., :-1], counts[..., -1]
-    out["tz"] = jnp.sum(jnp.where(on, u, 0), axis=0)
+    out["tz"] = tree_sum(jnp.where(on, u, 0))
     return out
 
 
@@ -239,7 +254,7 @@ def first_counts(e, z, u, consts: dict, how: Counting) -> dict:
     on = z[:, : how.n_main] > 0
     fn = functools.partial(_first_block, consts["signs"], consts["zeros"], consts["ratios"], jnp.dtype(how.onehot))
     out.update(by_rows(fn, e.shape[0], how.first_rows, e, on))
-    out["tz"] = jnp.sum(jnp.where(on, u, 0), axis=0)
+    out["tz"] = tree_sum(jnp.where(on, u, 0))
     return out
 
 
