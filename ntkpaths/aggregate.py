@@ -72,10 +72,13 @@ def summarise_weights(raw: xr.Dataset, network: NetworkConfig) -> xr.Dataset:
     ds = xr.Dataset()
     _conditional(ds, raw, "weight_dependence", "weight", long_name="P(Z=1 | t_l in bin) / P(Z=1)",
                  description="1 everywhere means independence of the path's weight at that layer")
-    est, se = ratio_of_means([raw["weight_tz"]], [_deep_sum(raw)])
+    est, se = ratio_of_means([raw["weight_tz"]], [_deep_sum(raw, raw["weight_tz"])])
     _with(ds, "weight_slope", est, se, long_name="E[t_l | Z=1]",
           description="least-squares slope of weight_dependence against standardised t; "
                       "weight_slope_independent means independence")
+    ds["n_edge_networks"] = raw["weight_tz"].isel(layer=0).count(NET).astype(np.int64)
+    ds["n_edge_networks"].attrs = {"long_name": "networks with edge statistics",
+                                   "description": "all networks, except in a hybrid sweep (its explicit ones)"}
     hidden = xr.apply_ufunc(theory.weight_slope, raw["width"])
     first = xr.apply_ufunc(theory.first_layer_weight_slope, raw["inputs"], input_core_dims=[["input", "feature"]])
     ds["weight_slope_theory"] = _only_if_gaussian(xr.where(raw["layer"] > 1, hidden, first).transpose(..., "layer"),
@@ -110,14 +113,22 @@ def summarise_inputs(raw: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _deep_sum(raw: xr.Dataset) -> xr.DataArray:
-    """Per network: F at the largest depth, summed over inputs (NaN for networks not drawn)."""
-    return raw["active_fraction"].isel(depth=-1).sum("input", min_count=1)
+def _deep_sum(raw: xr.Dataset, present: xr.DataArray | None = None) -> xr.DataArray:
+    """Per network: F at the largest depth, summed over inputs (NaN for networks not drawn).
+
+    ``present`` (dims ``network`` and more) restricts it to the networks that have that
+    statistic: a hybrid sweep's implicit networks have P(active) but no edge statistics.
+    """
+    deep = raw["active_fraction"].isel(depth=-1).sum("input", min_count=1)
+    if present is None:
+        return deep
+    return deep.where(present.notnull().any([d for d in present.dims if d not in ("network", "input_dim", "width")]))
 
 
 def _conditional(ds: xr.Dataset, raw: xr.Dataset, name: str, prefix: str, **attrs) -> None:
     """P(Z=1 | bin) / P(Z=1) from the raw ``{prefix}_num`` and ``{prefix}_den`` sums."""
-    est, se = ratio_of_means([raw[f"{prefix}_num"]], [raw[f"{prefix}_den"], _deep_sum(raw)], scale=raw.sizes["input"])
+    num = raw[f"{prefix}_num"]
+    est, se = ratio_of_means([num], [raw[f"{prefix}_den"], _deep_sum(raw, num)], scale=raw.sizes["input"])
     _with(ds, name, est, se, **attrs)
 
 

@@ -110,7 +110,7 @@ def sweep(
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     stats: Annotated[str, typer.Option(help="Statistics besides P(active), comma-separated: weights, inputs, joint; 'none' for none.")] = ",".join(STATS),
     angles: Annotated[str, typer.Option(help="Angles of the input pairs for the joint statistic, e.g. pi/16,pi/2 or radians.")] = "pi/16,pi/8,pi/4,pi/2,3pi/4,7pi/8",
-    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums) or implicit (activations from their Gaussian law, one tracked weight per neuron; normal weights only). auto: explicit if --stats has weights or inputs, else implicit.")] = "auto",
+    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums), implicit (activations from their exact law; one tracked weight per neuron) or hybrid (with --rel-se: explicit networks until E[t|Z=1] reaches the target, implicit ones for P(active) and joint). auto: hybrid with --rel-se and weights, explicit for edge statistics without a target, else implicit.")] = "auto",
     rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until p_active's relative se reaches this (replaces --nets).")] = None,
     max_nets: Annotated[int, typer.Option(help="Most networks per cell with --rel-se.")] = SweepConfig.max_nets,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
@@ -119,13 +119,20 @@ def sweep(
     resume: Annotated[bool, typer.Option(help="Finish an interrupted sweep in --out (same options).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous' (in-process), 'local' (a local dask cluster) or a dask scheduler address tcp://HOST:PORT; default: in-process for sweeps too small to pay for a local cluster's start-up, else a local cluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores]; giving it starts one.")] = None,
-    nets_per_task: Annotated[int, typer.Option(help="Networks per dask task (results do not depend on it).")] = SweepConfig.nets_per_task,
+    nets_per_task: Annotated[Optional[int], typer.Option(help="Networks per dask task (results do not depend on it) [default: 100; 4096 on a GPU].")] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when JAX sees one), cpu (the numpy reference), gpu, or jax (the accelerator code on JAX's default device).")] = "auto",
 ) -> None:
     """Sweep widths and depths; write one dataset and print a summary."""
+    from .tasks import find_device
+
     input_cfg, file_dim = _input_config(inputs, n_inputs, input_scale)
     chosen = tuple(s for s in _parse_list("--stats", stats, str) if s != "none")
+    device = find_device() if device == "auto" else device
+    if nets_per_task is None:
+        nets_per_task = 4096 if device == "gpu" else SweepConfig.nets_per_task
     cfg = SweepConfig(
         depth=depth, widths=_parse_list("--widths", widths), nets=nets, seed=seed, nets_per_task=nets_per_task,
+        device=device,
         network=NetworkConfig(init=init, gain=gain, weight_dist=weight_dist, bias_std=bias_std,
                               bias_mean=bias_mean, weight_mean=weight_mean, weight_df=weight_df,
                               weight_density=weight_density, dtype=dtype),
@@ -153,7 +160,7 @@ def sweep(
     wall = time.perf_counter() - started
     console.print(_summary_table(ds))
     networks, computed = int(ds["n_networks"].isel(depth=0).sum()), seen[-1] - seen[0]
-    console.print(f"{len(_cells(ds))} cells, {networks} networks ({store.config_of(ds).sampler} sampler); "
+    console.print(f"{len(_cells(ds))} cells, {networks} networks ({ds.attrs['method']} sampler, {ds.attrs['device']}); "
                   f"this run drew {computed} in {wall:.1f} s wall, {computed / wall:.1f} networks/s")
     console.print(f"ran {ds.attrs['execution']}; seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
     console.print(f"wrote {out}")

@@ -20,8 +20,11 @@ import xarray as xr
 
 from . import execute, store
 from .config import MIN_NETS, NtkpathsError, SweepConfig
-from .tasks import Task, guarded_task, peak_bytes, resolve_seed, sweep_inputs, work_seconds
-from .tracer import raw_names
+from .plan import EXPLICIT, IMPLICIT, Planner, block_values, stopping_count  # noqa: F401 (re-exported)
+from .tasks import Task, find_device, guarded_task, peak_bytes, resolve_seed, sweep_inputs, work_seconds
+from .tracer import NEEDS_WEIGHTS, STAT_GROUPS, raw_names
+
+EDGE_NAMES = {name for group in NEEDS_WEIGHTS for name in STAT_GROUPS[group]}
 
 Progress = Callable[[int, int], None]
 
@@ -31,106 +34,6 @@ def make_tasks(cfg: SweepConfig) -> list[Task]:
     step, slots = cfg.nets_per_task, cfg.network_slots
     return [Task(d, w, s, min(s + step, slots))
             for d in cfg.input_dims for w in cfg.widths for s in range(0, slots, step)]
-
-
-def stopping_count(values: np.ndarray, target: float) -> int | None:
-    """First n >= MIN_NETS with se(values[:n]) / mean(values[:n]) <= target, or None.
-
-    ``values`` are per-network means of F at the largest depth, in network order.
-    """
-    n = np.arange(1, len(values) + 1)
-    s1, s2 = np.cumsum(values), np.cumsum(values**2)
-    mean = s1 / n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = (s2 - n * mean**2) / (n - 1)
-        rel = np.sqrt(np.maximum(var, 0) / n) / mean
-    ok = np.flatnonzero((n >= MIN_NETS) & (rel <= target))
-    return int(n[ok[0]]) if ok.size else None
-
-
-class Planner:
-    """Which blocks to run next, and where each cell stops.
-
-    Parameters
-    ----------
-    cfg : SweepConfig
-    done : dict
-        Blocks already finished (resume), keyed by (input_dim, width, start),
-        with the per-network values of their block.
-    """
-
-    def __init__(self, cfg: SweepConfig, done: dict[tuple, np.ndarray]):
-        self.cfg = cfg
-        self.blocks = {cell: [t for t in make_tasks(cfg) if t.cell == cell]
-                       for cell in ((d, w) for d in cfg.input_dims for w in cfg.widths)}
-        self.values = {cell: np.full(cfg.network_slots, np.nan) for cell in self.blocks}
-        self.queued: set[tuple] = set(done)
-        self.stop: dict[tuple, int] = {}
-        for (d, w, start), vals in done.items():
-            self.values[(d, w)][start:start + len(vals)] = vals
-        for cell in self.blocks:
-            self._update(cell)
-
-    def _key(self, t: Task) -> tuple:
-        return (t.input_dim, t.width, t.start)
-
-    def _prefix(self, cell) -> int:
-        """Networks 0..k-1 all finished."""
-        missing = np.flatnonzero(np.isnan(self.values[cell]))
-        return int(missing[0]) if missing.size else self.cfg.network_slots
-
-    def _update(self, cell) -> None:
-        if self.cfg.rel_se is None:
-            return
-        n = stopping_count(self.values[cell][: self._prefix(cell)], self.cfg.rel_se)
-        if n is not None:
-            self.stop[cell] = n
-        elif self._prefix(cell) == self.cfg.network_slots:
-            self.stop[cell] = self.cfg.network_slots
-
-    def _wanted_count(self, cell) -> int:
-        """Networks this cell should have submitted by now."""
-        cfg = self.cfg
-        if cfg.rel_se is None:
-            return cfg.network_slots
-        if cell in self.stop:
-            return self.stop[cell]
-        k = self._prefix(cell)
-        vals = self.values[cell][:k]
-        if k < 2 or vals.mean() <= 0:
-            return max(MIN_NETS, 2 * k)
-        rel = vals.std(ddof=1) / math.sqrt(k) / vals.mean()
-        guess = int(k * (rel / cfg.rel_se) ** 2 * 1.1) + cfg.nets_per_task
-        return min(cfg.network_slots, max(MIN_NETS, guess, k + cfg.nets_per_task))
-
-    def next_tasks(self) -> list[Task]:
-        """Blocks to submit now (each at most once)."""
-        out = []
-        for cell, blocks in self.blocks.items():
-            limit = self._wanted_count(cell)
-            for t in blocks:
-                if t.start < limit and self._key(t) not in self.queued:
-                    self.queued.add(self._key(t))
-                    out.append(t)
-        return out
-
-    def record(self, task: Task, block: dict[str, np.ndarray]) -> None:
-        """Take a finished block."""
-        f = block["active_fraction"][:, :, -1].mean(axis=1)
-        self.values[task.cell][task.start:task.stop] = f
-        self._update(task.cell)
-
-    def wanted(self, task: Task) -> bool:
-        """False once the task's cell has stopped before the task's networks."""
-        return task.start < self.stop.get(task.cell, self.cfg.network_slots)
-
-    def planned(self) -> int:
-        """Networks the plan currently needs in total (for progress bars)."""
-        return sum(min(self._wanted_count(c), self.cfg.network_slots) for c in self.blocks)
-
-    def used(self, cell) -> int:
-        """Networks kept for a cell."""
-        return self.stop.get(cell, self.cfg.network_slots)
 
 
 def check_memory(cfg: SweepConfig, workers: int, available: int | None = None) -> None:
@@ -150,35 +53,75 @@ def check_memory(cfg: SweepConfig, workers: int, available: int | None = None) -
 
 def preflight(cfg: SweepConfig, scheduler: str | None, workers: int | None) -> execute.Execution:
     """Checks that need no work (the scheduler's form, memory, input files); returns where to run."""
+    if cfg.device == "auto":
+        cfg = dataclasses.replace(cfg, device=find_device())
+    on_device = cfg.device in ("gpu", "jax")
+    if on_device and scheduler is None and workers is None:
+        scheduler = "synchronous"  # one process drives the device; dask workers would split it
     execution = execute.choose(scheduler, workers, work_seconds(cfg))
-    if execution.scheduler in (None, "synchronous"):
+    if on_device:
+        check_device(cfg)
+    elif execution.scheduler in (None, "synchronous"):
         check_memory(cfg, execution.workers or 1)
     for d in cfg.input_dims:  # bad input files fail here, before any output
         sweep_inputs(cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=0), d)
     return execution
 
 
+def check_device(cfg: SweepConfig) -> None:
+    """An accelerator is there when asked for, and the largest cell fits in its memory."""
+    from .jaxsetup import accelerator
+
+    if cfg.device == "gpu" and accelerator() is None:
+        raise NtkpathsError("--device gpu: JAX sees no accelerator; install jax[cuda13] on a machine with an "
+                            "NVIDIA GPU, or use --device cpu")
+    from .accel import check_memory as check_device_memory
+
+    check_device_memory(cfg)
+
+
 def _start(cfg: SweepConfig, path: Path | None, overwrite: bool, resume: bool):
-    """Config, in-memory raw arrays, done blocks and inputs, fresh or from a store to resume."""
+    """Config, in-memory raw arrays, done blocks (Task -> their stopping-rule values) and inputs,
+    fresh or from a store to resume."""
     if path is not None and resume and path.exists():
         cfg, raw, done, complete = store.reopen(path, cfg)
         if complete:  # its markers are gone; every block that holds data is done
-            done = {(t.input_dim, t.width, t.start) for t in make_tasks(cfg)
-                    if not np.isnan(_block_values(raw, cfg, t.input_dim, t.width, t.start)).any()}
+            done = _finished_blocks(raw, cfg)
     else:
         cfg = resolve_seed(cfg)
         raw, done = store.empty_raw(cfg, raw_names(cfg.stats)), set()
     inputs = {d: sweep_inputs(cfg, d) for d in cfg.input_dims}
     if path is not None and not done:
         store.create(path, cfg, inputs, overwrite=overwrite or resume)
-    return cfg, raw, {key: _block_values(raw, cfg, *key) for key in done}, inputs
+    return cfg, raw, {task: _block_values(raw, cfg, task) for task in done}, inputs
 
 
-def _block_values(raw: dict, cfg: SweepConfig, d: int, w: int, start: int) -> np.ndarray:
-    """Per-network mean F at the largest depth for one block."""
-    stop = min(start + cfg.nets_per_task, cfg.network_slots)
-    f = raw["active_fraction"][cfg.input_dims.index(d), cfg.widths.index(w), start:stop, :, -1]
-    return f.mean(axis=1)
+def _block_values(raw: dict, cfg: SweepConfig, task: Task) -> dict[str, np.ndarray]:
+    """The stopping-rule values of one finished block, read back from the raw arrays."""
+    i, j = cfg.input_dims.index(task.input_dim), cfg.widths.index(task.width)
+    block = {name: values[i, j, task.start:task.stop] for name, values in raw.items()}
+    if task.kind == IMPLICIT:
+        block.pop("weight_tz", None)
+    return block_values(block)
+
+
+def _finished_blocks(raw: dict, cfg: SweepConfig) -> set[Task]:
+    """Blocks of a complete store: explicit up to each cell's last edge value, implicit after it."""
+    done = set()
+    for t in make_tasks(cfg):
+        i, j = cfg.input_dims.index(t.input_dim), cfg.widths.index(t.width)
+        have = ~np.isnan(raw["active_fraction"][i, j, t.start:t.stop, 0, 0])
+        if cfg.sampler != "hybrid":
+            if have.all():
+                done.add(t)
+            continue
+        edges = ~np.isnan(raw["weight_tz"][i, j, :, 0])
+        n_e = int(np.flatnonzero(~edges)[0]) if (~edges).any() else cfg.network_slots
+        if t.start < n_e:
+            done.add(dataclasses.replace(t, stop=min(t.stop, n_e), kind=EXPLICIT))
+        if t.stop > n_e and have[max(n_e - t.start, 0):].all():
+            done.add(dataclasses.replace(t, start=max(t.start, n_e), kind=IMPLICIT))
+    return done
 
 
 def run_sweep(
@@ -235,7 +178,7 @@ def _run(cfg, path, overwrite, resume, execution, progress, on_client) -> xr.Dat
     cfg, raw, done, inputs = _start(cfg, path, overwrite, resume)
     planner = Planner(cfg, done)
     columns = {d: inp.columns("joint" in cfg.stats) for d, inp in inputs.items()}
-    counter = {"done": sum(len(v) for v in done.values())}
+    counter = {"done": sum(t.stop - t.start for t in done)}
     if progress is not None:
         progress(counter["done"], max(planner.planned(), counter["done"]))
 
@@ -255,14 +198,20 @@ def _run(cfg, path, overwrite, resume, execution, progress, on_client) -> xr.Dat
     _drop_surplus(raw, cfg, planner)
     ds = store.build_dataset(cfg, raw, inputs)
     ds.attrs["execution"] = execution.note
+    ds.attrs |= {"method": cfg.sampler, "method_reason": cfg.sampler_reason, "device": cfg.device}
+    if cfg.device in ("gpu", "jax"):
+        from .accel import describe
+
+        ds.attrs |= describe()
     if path is not None:
         store.finalize(path, ds)
     return ds
 
 
 def _drop_surplus(raw: dict[str, np.ndarray], cfg: SweepConfig, planner: Planner) -> None:
-    """Forget networks computed past a cell's stopping point, so they never count."""
-    for (d, w) in planner.blocks:
-        n = planner.used((d, w))
-        for values in raw.values():
-            values[cfg.input_dims.index(d), cfg.widths.index(w), n:] = np.nan
+    """Forget networks computed past where each cell's streams stop, so they never count."""
+    edge_names = [n for n in raw if n in EDGE_NAMES]
+    for (d, w) in planner.cells:
+        i, j = cfg.input_dims.index(d), cfg.widths.index(w)
+        for name, values in raw.items():
+            values[i, j, planner.used_edges((d, w)) if name in edge_names else planner.used((d, w)):] = np.nan

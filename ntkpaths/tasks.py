@@ -25,16 +25,26 @@ NETWORKS_KEY = 1
 
 @dataclass(frozen=True)
 class Task:
-    """Networks ``start..stop-1`` of the cell (input_dim, width)."""
+    """Networks ``start..stop-1`` of the cell (input_dim, width), drawn by sampler ``kind``.
+
+    ``kind`` is "explicit" or "implicit"; empty means the sweep's own sampler. A hybrid
+    sweep draws a cell's first networks explicitly and the rest implicitly.
+    """
 
     input_dim: int
     width: int
     start: int
     stop: int
+    kind: str = ""
 
     @property
     def cell(self) -> tuple[int, int]:
         return self.input_dim, self.width
+
+    @property
+    def marker(self) -> str:
+        """Name of the block's done-marker in a store."""
+        return f"{self.input_dim}-{self.width}-{self.start}" + (f"-{self.kind}" if self.kind else "")
 
 
 @dataclass(frozen=True)
@@ -64,10 +74,26 @@ def child_seed(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequenc
 
 
 def resolve_seed(cfg: SweepConfig) -> SweepConfig:
-    """Fix a missing seed to fresh entropy, so the dataset records how to replay it."""
+    """Fix a missing seed to fresh entropy and an automatic device to the one found, so the
+    dataset records how to replay it."""
+    if cfg.device == "auto":
+        cfg = dataclasses.replace(cfg, device=find_device())
     if cfg.seed is not None:
         return cfg
     return dataclasses.replace(cfg, seed=int(np.random.SeedSequence().entropy))
+
+
+def find_device() -> str:
+    """"gpu" when JAX sees an accelerator, else "cpu"; JAX is imported only when a GPU
+    or TPU plugin is installed, so CPU-only machines do not pay for it."""
+    from importlib.metadata import distributions
+
+    plugins = ("jax-cuda", "jax_cuda", "jax-rocm", "jax_rocm", "libtpu")
+    if not any(d.metadata["Name"] and d.metadata["Name"].lower().startswith(plugins) for d in distributions()):
+        return "cpu"
+    from .jaxsetup import accelerator
+
+    return "gpu" if accelerator() else "cpu"
 
 
 def sweep_inputs(cfg: SweepConfig, dim: int) -> Inputs:
@@ -81,6 +107,14 @@ def sweep_inputs(cfg: SweepConfig, dim: int) -> Inputs:
                             "drop 'joint' from --stats or reorder the inputs")
     pairs = sample.sample_pairs(main[0], cfg.angles, rng=rng)
     return Inputs(main=main, base=main[0], pairs=pairs)
+
+
+def task_config(cfg: SweepConfig, kind: str) -> SweepConfig:
+    """The config one block runs under: a hybrid sweep's implicit blocks skip edge statistics."""
+    if not kind:
+        return cfg
+    stats = cfg.stats if kind == "explicit" else tuple(s for s in cfg.stats if s not in NEEDS_WEIGHTS)
+    return dataclasses.replace(cfg, method=kind, stats=stats)
 
 
 def trace_network(cfg: SweepConfig, width: int, columns: np.ndarray, *, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -106,7 +140,13 @@ def run_task(cfg: SweepConfig, task: Task, columns: np.ndarray) -> dict[str, np.
     # A fresh copy: arrays dask ships can be unaligned, and numpy's unaligned
     # loops round differently from the aligned ones.
     columns = np.array(columns, dtype=np.float64, order="C")
+    cfg = task_config(cfg, task.kind)
     root = np.random.SeedSequence(cfg.seed)
+    if cfg.device in ("gpu", "jax"):
+        from . import accel
+
+        keys = accel.child_keys(root, (NETWORKS_KEY, task.input_dim, task.width), range(task.start, task.stop))
+        return accel.run_block(cfg, task.width, columns, keys)
     rngs = [np.random.default_rng(child_seed(root, NETWORKS_KEY, task.input_dim, task.width, net))
             for net in range(task.start, task.stop)]
     with threadpool_limits(limits=1, user_api="blas"):
@@ -154,7 +194,7 @@ NETWORK_OVERHEAD_S = 3e-4
 
 def network_seconds(cfg: SweepConfig, width: int, input_dim: int) -> float:
     """Estimated single-core seconds to trace one network of this cell."""
-    if cfg.sampler == "implicit":
+    if cfg.sampler in ("implicit", "hybrid"):  # a hybrid cell's networks are mostly implicit
         per_layer = IMPLICIT_S_PER_NEURON * width * max(1.0, cfg.inputs.count / 8) ** 2
         return NETWORK_OVERHEAD_S + cfg.depth * per_layer
     edges = EDGE_STATS_FACTOR if any(s in cfg.stats for s in NEEDS_WEIGHTS) else 1.0
@@ -171,9 +211,17 @@ def expected_networks(cfg: SweepConfig, width: int) -> int:
     return int(min(cfg.max_nets, max(MIN_NETS, rel_var / cfg.rel_se**2)))
 
 
+SLOPE_REL_SD = 0.05  # per-network relative sd of E[t_l|Z=1] from exact sums, widths 16-1024 (measured)
+
+
 def work_seconds(cfg: SweepConfig) -> float:
-    """Estimated single-core seconds of a whole sweep."""
-    return sum(expected_networks(cfg, w) * network_seconds(cfg, w, d) for d in cfg.input_dims for w in cfg.widths)
+    """Estimated single-core seconds of a whole sweep (a hybrid cell adds its explicit networks)."""
+    total = sum(expected_networks(cfg, w) * network_seconds(cfg, w, d) for d in cfg.input_dims for w in cfg.widths)
+    if cfg.sampler == "hybrid":
+        explicit = task_config(cfg, "explicit")
+        n_e = max(MIN_NETS, (SLOPE_REL_SD / cfg.rel_se) ** 2)
+        total += sum(n_e * network_seconds(explicit, w, d) for d in cfg.input_dims for w in cfg.widths)
+    return total
 
 
 def guarded_task(cfg: SweepConfig, task: Task, columns: np.ndarray) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from ntkpaths import accel, tasks
+from ntkpaths import accel, run_sweep, tasks
 from ntkpaths.accel import block, memory, sample as asample, trace as atrace
 from ntkpaths.config import ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
 from ntkpaths.jaxsetup import jax, jnp
@@ -364,3 +364,46 @@ def test_counts_that_could_round_are_refused():
         with pytest.raises(ConfigError, match="exact"):
             atrace.check_exact([fan_in], rows, how)
     atrace.check_exact([1 << 24], 1, atrace.Counting(8, 0, ()))   # no edge counts, nothing to round
+
+
+# ------------------------------------------------ the accelerator path inside sweeps (--device)
+def test_device_refuses_what_the_accelerator_cannot_draw():
+    from ntkpaths.config import ConfigError
+
+    for network, message in [(NetworkConfig(weight_dist="sparse"), "normal or uniform weights"),
+                             (NetworkConfig(weight_dist="orthogonal"), "normal or uniform weights"),
+                             (NetworkConfig(dtype="float64"), "float32 weights only")]:
+        with pytest.raises(ConfigError, match=message):
+            SweepConfig(device="gpu", network=network)
+    with pytest.raises(ConfigError, match="explicit weights"):
+        SweepConfig(device="jax", method="implicit")
+    assert SweepConfig(device="jax", stats=()).sampler == "explicit"
+
+
+def test_gpu_without_an_accelerator_is_one_line(tmp_path, capsys):
+    from ntkpaths import cli
+    from ntkpaths.jaxsetup import accelerator
+
+    if accelerator() is not None:
+        pytest.skip("this machine has an accelerator")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["sweep", "--depth", "2", "--widths", "8", "--nets", "4", "--device", "gpu",
+                  "--out", str(tmp_path / "g.zarr")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "JAX sees no accelerator" in err
+    assert not (tmp_path / "g.zarr").exists()
+
+
+def test_sweep_on_the_jax_device_records_it_and_matches_theory():
+    """--device jax runs every block through accel.run_block; P(active) is 2^-H within 5 se, the
+    weight slope its exact value, and task size changes nothing on one device."""
+    cfg = SweepConfig(depth=3, widths=(16, 48), nets=400, seed=4, device="jax", stats=("weights", "joint"),
+                      nets_per_task=400, input_dims=(16,))
+    ds = run_sweep(cfg, scheduler="synchronous")
+    assert ds.attrs["device"] == "jax" and ds.attrs["method"] == "explicit" and "accel_prng" in ds.attrs
+    z_p = (ds.p_active - ds.p_theory) / ds.p_active_se
+    z_w = (ds.weight_slope - ds.weight_slope_theory) / ds.weight_slope_se
+    assert float(abs(z_p).max()) <= 5 and float(abs(z_w).max()) <= 5, (z_p.values, z_w.values)
+    other = run_sweep(dataclasses.replace(cfg, nets_per_task=150), scheduler="synchronous")
+    np.testing.assert_array_equal(other.active_fraction.values, ds.active_fraction.values)
+    np.testing.assert_array_equal(other.weight_tz.values, ds.weight_tz.values)

@@ -86,7 +86,7 @@ def test_precision_target_keeps_every_estimate_of_the_networks_it_used():
     """A rel-se cell holds unused network slots; every summary must equal a fixed-size run
     over exactly the networks it kept."""
     cfg = SweepConfig(depth=3, widths=(32,), seed=5, rel_se=0.05, max_nets=2000, nets_per_task=16,
-                      stats=("weights", "inputs", "joint"))
+                      stats=("weights", "inputs", "joint"), method="explicit")
     targeted = run_sweep(cfg, scheduler="synchronous")
     n = int(targeted.n_networks.max())
     assert MIN_NETS <= n < cfg.max_nets

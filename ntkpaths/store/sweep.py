@@ -150,7 +150,7 @@ def write_block(path: Path, cfg: SweepConfig, task, block: dict[str, np.ndarray]
     if "input_dim" in dims:
         i = cfg.input_dims.index(task.input_dim)
         region["input_dim"] = slice(i, i + 1)
-    write_region(path, xr.Dataset(data), region, f"{task.input_dim}-{task.width}-{task.start}")
+    write_region(path, xr.Dataset(data), region, task.marker)
 
 
 def resumable_config(path: Path, cfg: SweepConfig) -> SweepConfig:
@@ -183,17 +183,27 @@ def check_input_file(path: Path, stored: SweepConfig) -> None:
 
 
 def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
-    """Resume: the stored config, the raw values written so far, the done blocks, completeness.
+    """Resume: the stored config, the raw values written so far, the done blocks (Tasks), completeness.
 
     ``cfg`` must equal the stored config, except that a missing seed adopts the stored one.
     """
     stored = resumable_config(path, cfg)
-    done = {tuple(int(v) for v in name.split("-")) for name in done_markers(path)}
+    done = {_task(name, stored) for name in done_markers(path)}
     complete = bool(_attrs(path).get("complete"))
     raw = empty_raw(stored, raw_names(stored.stats))
     if done or complete:
         _read_raw(path, raw)
     return stored, raw, done, complete
+
+
+def _task(marker: str, cfg: SweepConfig):
+    """The block a done-marker "input_dim-width-start[-kind]" names; it ends at the next multiple
+    of nets_per_task (a hybrid cell's first implicit block starts where the explicit ones stop)."""
+    from ..tasks import Task
+
+    d, w, start, *kind = marker.split("-")
+    start, step = int(start), cfg.nets_per_task
+    return Task(int(d), int(w), start, min((start // step + 1) * step, cfg.network_slots), kind[0] if kind else "")
 
 
 def _read_raw(path: Path, raw: dict) -> None:
