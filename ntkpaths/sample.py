@@ -1,4 +1,4 @@
-"""Random draws: inputs, networks (streamed layer by layer), paths, and training subsets and minibatches.
+"""Random draws: inputs, networks (streamed layer by layer), paths, training subsets and minibatches, and probes.
 
 This is the only module that draws random numbers. Every function takes a
 keyword-only ``rng: numpy.random.Generator``; none touches global state.
@@ -408,6 +408,17 @@ def sample_minibatches(n: int, batch: int, steps: int, *, rng: np.random.Generat
     int ndarray (step, batch)
     """
     return np.argsort(rng.random((steps, n)), axis=1)[:, :batch]
+
+
+def sample_rademacher(shape: int | tuple[int, ...], *, rng: np.random.Generator) -> np.ndarray:
+    """Independent signs, +1 or -1 with probability 1/2 each, as float64 (Hutchinson's trace probes)."""
+    return rng.integers(0, 2, size=shape).astype(np.float64) * 2.0 - 1.0
+
+
+def sample_direction(dim: int, *, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random unit vector (dim,), float64 (start vectors of power iteration and Lanczos)."""
+    v = rng.standard_normal(dim)
+    return v / np.linalg.norm(v)
 
 
 def sample_paths(widths: Sequence[int], count: int, *, rng: np.random.Generator) -> np.ndarray:
