@@ -1,0 +1,251 @@
+"""Sharpness of the training loss: Hessian-vector products, extreme eigenvalues and the trace.
+
+The loss is the training core's L = 1/(2N) sum_i |f(x_i) - y_i|^2
+(:func:`ntkpaths.training.model.loss`), in float64. Sharpness depends on the
+parametrisation -- that is Dinh et al.'s point -- so every function says which
+one it uses: :func:`hessian` differentiates with respect to the parameters
+``weights`` as given, with forward scales ``scales``. With the default scales
+of 1.0 the parameters are the effective weights (W_1, ..., W_out), the
+parametrisation :mod:`ntkpaths.symmetry` transforms; pass the ntk forward
+scales to get the Hessian in the ntk parametrisation instead.
+
+- :func:`top_eigenvalues`: power iteration with deflation (the k eigenvalues
+  of largest magnitude; at a minimum the Hessian is positive semi-definite,
+  up to terms proportional to the residuals, so these are the top k).
+- :func:`lanczos`: extreme Ritz values of both ends. The bottom of a Hessian at
+  a minimum is a cluster at 0 (at least P - N n_out eigenvalues vanish at
+  zero loss), where power iteration on lambda_max I - H would converge at a
+  rate of about 1 - gap / lambda_max, that is not at all; Lanczos reaches the
+  extremes of a Krylov space of the same number of products, and its smallest
+  Ritz value is a guaranteed upper bound on the smallest eigenvalue (Cauchy
+  interlacing).
+- :func:`hutchinson_trace`: tr H from Rademacher probes, with its standard error.
+- :func:`ntk_sharpness`: lambda_max(Theta) / N, which equals lambda_max(H) at a
+  zero-loss point, where H = J^T J / N (docs/science.md, section 8).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from . import sample
+from .jaxsetup import jax, jnp
+from .training import model
+
+
+def _hvp(params, x, y, v, scales):
+    """H v for a flat v (parameter,), by forward-over-reverse autodiff of the training loss."""
+    _, unravel = ravel_pytree(params)
+    tangent = jax.jvp(lambda p: jax.grad(model.loss)(p, x, y, scales), (params,), (unravel(v),))[1]
+    return ravel_pytree(tangent)[0]
+
+
+# jitted once per shape: every network of one architecture (all the alphas of a rescaling) shares them
+_HVP = jax.jit(_hvp, static_argnames="scales")
+_HMP = jax.jit(jax.vmap(_hvp, in_axes=(None, None, None, 0, None)), static_argnums=4)
+
+
+@dataclass(frozen=True)
+class Hessian:
+    """The Hessian of the training loss at given parameters, as an operator on flat vectors (parameter,).
+
+    Attributes
+    ----------
+    dim : int
+        Number of parameters P, flattened layer by layer (W_1 first, each row-major).
+    loss : float
+        L at these parameters.
+    sizes : tuple of int
+        Parameters per weight layer, in the flat order.
+    """
+
+    dim: int
+    loss: float
+    sizes: tuple[int, ...]
+    params: tuple
+    x: object
+    y: object
+    scales: tuple[float, ...]
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        """H v for v (parameter,)."""
+        with jax.enable_x64(True):
+            return np.array(_HVP(self.params, self.x, self.y, jnp.asarray(v, dtype=jnp.float64), self.scales))
+
+    def matmat(self, vs: np.ndarray) -> np.ndarray:
+        """H V for V (parameter, column)."""
+        with jax.enable_x64(True):
+            return np.array(_HMP(self.params, self.x, self.y, jnp.asarray(vs.T, dtype=jnp.float64), self.scales)).T
+
+    def layer_mask(self, layers: Sequence[int]) -> np.ndarray:
+        """1.0 on the parameters of the given weight layers (1-based; H + 1 is W_out), else 0, (parameter,)."""
+        ends = np.cumsum((0,) + self.sizes)
+        mask = np.zeros(self.dim)
+        for layer in layers:
+            mask[ends[layer - 1]:ends[layer]] = 1.0
+        return mask
+
+
+def hessian(weights: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray, scales: Sequence[float] | None = None) -> Hessian:
+    """The Hessian of L = 1/(2N) sum |f - y|^2 with respect to ``weights``.
+
+    Parameters
+    ----------
+    weights : list of ndarray (fan_out, fan_in)
+        The parameters; f uses ``scales[l] * weights[l]`` in layer l.
+    x : ndarray (sample, feature)
+    y : ndarray (sample, output)
+    scales : sequence of float, optional
+        Forward scales; 1.0 for every layer (effective weights) by default.
+    """
+    scales = tuple(1.0 for _ in weights) if scales is None else tuple(float(s) for s in scales)
+    y = np.asarray(y, dtype=np.float64).reshape(len(x), -1)
+    with jax.enable_x64(True):
+        params = tuple(jnp.asarray(w, dtype=jnp.float64) for w in weights)
+        xj, yj = jnp.asarray(x, dtype=jnp.float64), jnp.asarray(y, dtype=jnp.float64)
+        loss = float(model.loss(params, xj, yj, scales))
+    return Hessian(dim=sum(int(w.size) for w in weights), loss=loss, sizes=tuple(int(w.size) for w in weights),
+                   params=params, x=xj, y=yj, scales=scales)
+
+
+def explicit(hess: Hessian) -> np.ndarray:
+    """The whole (parameter, parameter) matrix, from P products: for small networks and tests."""
+    return hess.matmat(np.eye(hess.dim))
+
+
+def restricted(hess: Hessian, basis: np.ndarray) -> np.ndarray:
+    """B^T H B for an orthonormal basis B (parameter, direction): the Hessian on a subspace."""
+    return basis.T @ hess.matmat(basis)
+
+
+@dataclass(frozen=True)
+class Eigen:
+    """Eigenpairs from power iteration.
+
+    Attributes
+    ----------
+    values : ndarray (eig,)
+    vectors : ndarray (parameter, eig), unit columns
+    residuals : ndarray (eig,)
+        |H v - lambda v| of each pair at the stop.
+    iterations : ndarray (eig,)
+    converged : ndarray (eig,) bool
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    residuals: np.ndarray
+    iterations: np.ndarray
+    converged: np.ndarray
+
+
+def top_eigenvalues(hess: Hessian, k: int = 1, *, rng: np.random.Generator, rtol: float = 1e-7,
+                    max_iter: int = 5000, mask: np.ndarray | None = None) -> Eigen:
+    """The k eigenvalues of largest magnitude, by power iteration with deflation.
+
+    Pair i iterates v <- P H v / |P H v| from a random unit start, P the
+    projection orthogonal to the earlier vectors u_j. It stops when the
+    residual |P H v - lambda v| <= rtol |lambda|, lambda = v^T H v. For the
+    symmetric P H P an eigenvalue then lies within rtol |lambda| of lambda,
+    and the Rayleigh quotient's error is at most |r|^2 / gap; the earlier
+    pairs' own residuals add to it (at most theirs over the gap).
+
+    Parameters
+    ----------
+    mask : ndarray (parameter,), optional
+        Restrict H to the parameters where the mask is 1 (a block of the
+        Hessian, e.g. from :meth:`Hessian.layer_mask`).
+    """
+    apply = hess.matvec if mask is None else (lambda v: mask * hess.matvec(mask * v))
+    vals, vecs, res, its, ok = [], [], [], [], []
+    for _ in range(k):
+        start = sample.sample_direction(hess.dim, rng=rng)
+        lam, v, r, it, conv = _power(apply, start if mask is None else start * mask, vals, vecs, rtol, max_iter)
+        vals.append(lam), vecs.append(v), res.append(r), its.append(it), ok.append(conv)
+    return Eigen(np.array(vals), np.stack(vecs, axis=1), np.array(res), np.array(its), np.array(ok))
+
+
+def _power(apply, v, vals, vecs, rtol, max_iter):
+    """One deflated power iteration: (lambda, v, residual, iterations, converged)."""
+    basis = np.stack(vecs, axis=1) if vecs else np.zeros((len(v), 0))
+    lam, r = 0.0, np.inf
+    for it in range(1, max_iter + 1):
+        v = v - basis @ (basis.T @ v)
+        v /= np.linalg.norm(v)
+        w = apply(v)
+        w -= basis @ (basis.T @ w)
+        lam = float(v @ w)
+        r = float(np.linalg.norm(w - lam * v))
+        if r <= rtol * abs(lam) or not w.any():
+            return lam, v, r, it, True
+        v = w
+    return lam, v, r, max_iter, False
+
+
+@dataclass(frozen=True)
+class Ritz:
+    """Ritz values of a Lanczos run.
+
+    Attributes
+    ----------
+    values : ndarray (ritz,), ascending
+    bounds : ndarray (ritz,)
+        |beta_m s_m|: each Ritz value lies within its bound of an eigenvalue of H.
+    """
+
+    values: np.ndarray
+    bounds: np.ndarray
+
+
+def lanczos(hess: Hessian, steps: int, *, rng: np.random.Generator) -> Ritz:
+    """Lanczos with full reorthogonalisation (Gram-Schmidt twice per step), from a random unit start.
+
+    Returns the Ritz values of the ``steps``-dimensional Krylov space (fewer if
+    it is invariant). values[0] >= lambda_min and values[-1] <= lambda_max.
+    """
+    steps = min(steps, hess.dim)
+    q = np.zeros((hess.dim, steps))
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    q[:, 0] = sample.sample_direction(hess.dim, rng=rng)
+    m = steps
+    for j in range(steps):
+        w = hess.matvec(q[:, j])
+        alpha[j] = q[:, j] @ w
+        for _ in range(2):
+            w -= q[:, : j + 1] @ (q[:, : j + 1].T @ w)
+        beta[j] = np.linalg.norm(w)
+        if j + 1 == steps or beta[j] <= 1e-12 * max(abs(alpha[: j + 1]).max(), 1e-300):
+            m = j + 1
+            break
+        q[:, j + 1] = w / beta[j]
+    t = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
+    theta, s = np.linalg.eigh(t)
+    return Ritz(values=theta, bounds=np.abs(beta[m - 1] * s[-1]))
+
+
+def hutchinson_trace(hess: Hessian, probes: int, *, rng: np.random.Generator) -> tuple[float, float]:
+    """tr H as the mean of z^T H z over Rademacher probes z (Hutchinson, 1989), and its standard error.
+
+    Returns
+    -------
+    estimate, se : float
+        se is the probes' standard deviation over sqrt(probes).
+    """
+    z = sample.sample_rademacher((hess.dim, probes), rng=rng)
+    quad = np.einsum("pi,pi->i", z, hess.matmat(z))
+    return float(quad.mean()), float(quad.std(ddof=1) / np.sqrt(probes)) if probes > 1 else float("nan")
+
+
+def ntk_sharpness(weights: Sequence[np.ndarray], x: np.ndarray, scales: Sequence[float] | None = None) -> float:
+    """lambda_max(Theta) / N, Theta the empirical NTK Gram matrix (N n_out, N n_out) in the same parametrisation.
+
+    At a zero-loss point this is lambda_max of the loss Hessian (H = J^T J / N there).
+    """
+    scales = tuple(1.0 for _ in weights) if scales is None else tuple(float(s) for s in scales)
+    with jax.enable_x64(True):
+        params = tuple(jnp.asarray(w, dtype=jnp.float64) for w in weights)
+        theta = np.asarray(model.ntk(params, jnp.asarray(x, dtype=jnp.float64), scales))
+    return float(np.linalg.eigvalsh(theta)[-1] / len(x))
