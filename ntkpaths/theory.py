@@ -28,6 +28,59 @@ def active_fraction_var(depth: np.ndarray | int, width: np.ndarray | int) -> np.
     return ((1.0 + 1.0 / width) / 4.0) ** depth - 4.0**-depth
 
 
+def active_fraction_moments(depth: int, width: int) -> tuple[float, float]:
+    """E[F_H] = 2^-H and E[F_H^2] = ((1 + 1/n) / 4)^H for one input x != 0 (see :func:`active_fraction_var`).
+
+    Replicating every unit k times (Fukumizu et al., 2019) keeps F of every
+    network, so an embedded network of width k n keeps these width-n moments.
+    """
+    return 0.5**depth, ((1.0 + 1.0 / width) / 4.0) ** depth
+
+
+def replicated_unit_moments(depth: int, width: int, k: int) -> tuple[float, float]:
+    """E[F_H], E[F_H^2] after replicating one unit of every hidden layer of width n into k copies.
+
+    The copies are on exactly when their original is, so a_l = A + k Z with
+    A ~ Binomial(n - 1, 1/2) and Z ~ Bernoulli(1/2), over N = n + k - 1 units:
+    E[a_l / N] = 1/2 still, and E[(a_l / N)^2] = 1/4 + (n - 1 + k^2) / (4 N^2).
+    """
+    total = width + k - 1
+    return 0.5**depth, (0.25 + (width - 1 + k * k) / (4.0 * total**2)) ** depth
+
+
+def dead_units_moments(depth: int, width: int, added: int) -> tuple[float, float]:
+    """E[F_H], E[F_H^2] after adding ``added`` always-off units (zero incoming weights) to every hidden layer.
+
+    Fukumizu et al.'s inactive propagation: a_l is unchanged and n_l grows to
+    n + m, so F is multiplied by (n / (n + m))^H in every network.
+    """
+    shrink = (width / (width + added)) ** depth
+    mean, square = active_fraction_moments(depth, width)
+    return mean * shrink, square * shrink**2
+
+
+def inactive_units_moments(depth: int, width: int, added: int) -> tuple[float, float]:
+    """E[F_H], E[F_H^2] after adding m units with zero outgoing weights to every hidden layer of width n.
+
+    The new units' incoming weights are symmetric draws from the layer's
+    original units only (Fukumizu et al.'s inactive units). Given a previous
+    layer with an original unit on, the n + m units of a layer are on
+    independently with probability 1/2, so T = a_l ~ Binomial(n + m, 1/2); if
+    every original unit was off (probability 2^-n), the layer is all off. With
+    O the originals on and A ~ Binomial(m, 1/2) the new ones,
+
+        E[F^q] = E[(T/N)^q 1{O > 0}]^(H-1) E[(T/N)^q],  N = n + m,
+
+    and E[(T/N)^q 1{O > 0}] = E[(T/N)^q] - 2^-n E[(A/N)^q].
+    """
+    total = width + added
+    off = 0.5**width
+    mean, square = 0.5, (1.0 + 1.0 / total) / 4.0
+    mean_live = mean - off * added / (2.0 * total)
+    square_live = square - off * added * (added + 1) / (4.0 * total**2)
+    return mean_live ** (depth - 1) * mean, square_live ** (depth - 1) * square
+
+
 def arccos_angles(angle: float | np.ndarray, depth: int) -> np.ndarray:
     """Angle between the inputs of hidden layers 1..depth at infinite width.
 
