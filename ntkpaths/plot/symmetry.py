@@ -39,7 +39,7 @@ def plot_invariance(ds: xr.Dataset) -> plt.Figure:
 def plot_sharpness(ds: xr.Dataset) -> plt.Figure:
     """Top Hessian eigenvalues and trace against the rescaling factor alpha, with the exact bounds."""
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(14, 4.5), constrained_layout=True, width_ratios=(1.4, 1))
     alpha = ds.alpha.values
     grid = np.geomspace(alpha.min(), alpha.max(), 200)
     for e in ds.eig.values:
@@ -52,7 +52,7 @@ def plot_sharpness(ds: xr.Dataset) -> plt.Figure:
             label=r"$\max(\alpha^2, \alpha^{-2}) \lambda_{max}(1)$")
     ax.set(xscale="log", yscale="log", xlabel=r"$\alpha$ ($W_1 \alpha$, $W_2 / \alpha$)", ylabel="Hessian eigenvalue",
            title="Sharpness of one function under rescaling")
-    ax.legend(fontsize="x-small", loc="upper center", framealpha=0.9)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     tr, se = ds.trace.values, ds.trace_se.values
     ax_t.errorbar(alpha, tr, yerr=ERRORBAR_SE * se, marker="o", ms=4, capsize=2, label="Hutchinson (±2 se)")
     ax_t.set(xscale="log", yscale="log", xlabel=r"$\alpha$", ylabel="tr H", title="Trace of the Hessian")
@@ -106,6 +106,7 @@ def plot_semiflat(ds: xr.Dataset) -> plt.Figure:
                     label=f"layer {layer}, {point}")
             ax.plot(np.arange(len(m)), c.flat_predicted.dropna("flat_eig").values, "-", color=f"C{i}", lw=0.8)
     ax.set_yscale("symlog", linthresh=1e-12)
+    ax.set_yticks([-1.0, -1e-4, -1e-8, -1e-12, 0.0, 1e-12, 1e-8, 1e-4, 1.0])
     ax.set(xlabel="eigenvalue index (ascending)", ylabel="eigenvalue of H on the added directions",
            title=r"Replication's directions: measured (markers), $\pm\sigma(C)$ (lines)")
     ax.legend(fontsize="x-small")
