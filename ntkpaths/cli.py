@@ -352,7 +352,8 @@ def paths_command(
     transform: Annotated[Optional[list[str]], typer.Option(help="Function-preserving transform applied first, in order (repeatable): rescale:LAYER:ALPHA, rescale:LAYER:UNIT:ALPHA, replicate:LAYER:UNIT:K or widen:K; layers 1..H, units from 0.")] = None,
     save: Annotated[Optional[Path], typer.Option(help="Write the transformed weights to this .npz file.")] = None,
 ) -> None:
-    """Path statistics of a given network: F per depth prefix, active fractions and E[t_l | Z=1] per layer."""
+    """Path statistics of a given network: F per depth prefix, and per layer the active fraction and the mean
+    standardised weight of active paths, E(t_l | Z=1)."""
     import numpy as np
 
     from . import pathstats, symmetry
