@@ -47,12 +47,43 @@ def _input_config(inputs: str, n_inputs: int, scale: float) -> tuple[InputConfig
     raise ConfigError(f"unknown input kind {inputs!r}; choose one of: {kinds}, or give a .npy/.csv file")
 
 
-def _progress(unit: str = "networks") -> Progress:
+def _progress(unit: str = "networks"):
+    """A live bar on a terminal; in a log (stderr not a terminal), a plain line now and then."""
+    if not err_console.is_terminal:
+        return _LogProgress(unit)
     # Transient: the bar leaves the terminal when the work ends, so an error is the only line left
     # on stderr; the summary printed afterwards gives the counts and the time.
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                     console=err_console, transient=True)
+
+
+class _LogProgress:
+    """Progress for logs: 'label: done/total unit (x%), elapsed' at most every EVERY_S seconds."""
+
+    EVERY_S = 30.0
+
+    def __init__(self, unit: str):
+        self.unit, self.labels = unit, []
+        self.started = self.last = time.monotonic()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total=None) -> int:
+        self.labels.append(description)
+        return len(self.labels) - 1
+
+    def update(self, job: int, completed: int, total=None) -> None:
+        now = time.monotonic()
+        if now - self.last < self.EVERY_S or not total:
+            return
+        self.last = now
+        err_console.print(f"{self.labels[job]}: {completed}/{total} {self.unit} ({completed / total:.0%}), "
+                          f"{now - self.started:.0f} s", markup=False, highlight=False)
 
 
 CELL_DIMS = ("family", "input_dim", "width")
@@ -219,6 +250,21 @@ def train(
     console.print(f"wrote {out}")
 
 
+def _verdict_table(ds, rows=None) -> Table:
+    """The dataset's verdict rows, computed by its study kind."""
+    if rows is None:
+        from . import study as study_mod
+
+        kind = study_mod.kind_of_dataset(ds)
+        rows = kind.verdicts(ds, kind.claims)
+    table = Table(title="verdicts")
+    for col in ("claim", "measured ± se", "statistic", "verdict"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row.claim, row.measured, row.statistic, row.word)
+    return table
+
+
 def _train_table(ds) -> Table:
     table = Table(title=f"After {int(ds.step[-1])} steps (mean ± se over runs; every checkpoint: the dataset)")
     for col in ("depth", "width", "runs", "loss", "reached", "flips (last layer)", "p_active / 2^-H", "NTK change"):
@@ -272,6 +318,9 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
     ds = store.load(path)
     if ds.attrs["schema"].startswith("ntkpaths.train"):
         console.print(_train_table(ds))
+        return
+    if not ds.attrs["schema"].startswith("ntkpaths.sweep"):
+        console.print(_verdict_table(ds))
         return
     z = aggregate.z_scores(ds)
     table = Table(title=f"{path}  ({ds.attrs['init']}, inputs {ds.attrs['input_kind']}, seed {ds.attrs['seed_entropy']})")
@@ -336,12 +385,7 @@ def report_command(
     rows = kind.verdicts(ds, kind.claims)
     figs = plot.make_figures(ds, out.with_name(out.stem + "-figures")) if figures else []
     report.write_report(ds, out, title=f"ntkpaths report: {path.name}", figures=figs, rows=rows)
-    table = Table(title="verdicts")
-    for col in ("claim", "measured ± se", "statistic", "verdict"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(row.claim, row.measured, row.statistic, row.word)
-    console.print(table)
+    console.print(_verdict_table(ds, rows))
     console.print(f"wrote {out}")
 
 
@@ -422,3 +466,7 @@ def main(argv: list[str] | None = None) -> None:
     if rv == 130:
         err_console.print("interrupted; finished blocks are kept: rerun the same command with --resume", markup=False)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -178,3 +178,14 @@ def test_the_reparametrisation_dataset_loads(tiny_ds, tmp_path):
     ntkpaths.write(tiny_ds, tmp_path / "r.zarr")
     back = ntkpaths.load(tmp_path / "r.zarr")
     assert [r.outcome for r in verdicts(back)] == [r.outcome for r in verdicts(tiny_ds)]
+
+
+def test_info_and_report_judge_a_reparametrisation_dataset(tiny_ds, tmp_path, capsys):
+    """Before: both commands assumed a sweep and died with a KeyError traceback."""
+    path = ntkpaths.write(tiny_ds, tmp_path / "r.zarr")
+    code, out, err = run_main(["info", str(path)], capsys)
+    assert code == 0 and "verdicts" in out and "agrees" in out, err
+    code, out, err = run_main(["report", str(path), "--out", str(tmp_path / "r.md"), "--no-figures"], capsys)
+    assert code == 0, err
+    text = (tmp_path / "r.md").read_text()
+    assert text.count("**agrees**") == len(verdicts(tiny_ds))

@@ -108,6 +108,8 @@ def test_cli_trains_plots_and_reports(tmp_path):
     from ntkpaths.plot import training
 
     assert sorted(p.stem for p in (tmp_path / "figs").glob("*.png")) == sorted(training.FIGURES)
+    result = runner.invoke(cli.app, ["info", str(out)])
+    assert result.exit_code == 0 and "reached" in result.output, result.output
     result = runner.invoke(cli.app, ["report", str(out), "--out", str(tmp_path / "r.md"), "--no-figures"])
     assert result.exit_code == 0, result.output
     text = (tmp_path / "r.md").read_text()
