@@ -402,7 +402,7 @@ def paths_command(
 
     from . import pathstats, symmetry
     from .config import read_inputs
-    from .trace import forward
+    from .allpaths import forward
 
     original = pathstats.read_weights_npz(weights)
     x = read_inputs(inputs)

@@ -3,8 +3,8 @@
 Sweeps measure path statistics of sampled networks; this module measures
 them for one network someone hands over -- a trained one, a transformed one,
 one read from a ``.npz`` file -- through the same code: the exact all-path
-fraction F from :func:`ntkpaths.trace.forward` and the per-layer fractions,
-and E[t_l | Z = 1] from :class:`ntkpaths.tracer.NetworkTracer`.
+fraction F from :func:`ntkpaths.allpaths.forward` and the per-layer fractions,
+and E[t_l | Z = 1] from :class:`ntkpaths.netstats.NetworkTracer`.
 
 Examples
 --------
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError
-from .trace import forward, layer_fraction
-from .tracer import NetworkTracer
+from .allpaths import forward, layer_fraction
+from .netstats import NetworkTracer
 
 
 @dataclass(frozen=True)

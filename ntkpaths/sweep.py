@@ -22,7 +22,7 @@ from . import execute, store
 from .config import MIN_NETS, NtkpathsError, SweepConfig
 from .plan import EXPLICIT, IMPLICIT, Planner, block_values, stopping_count  # noqa: F401 (re-exported)
 from .tasks import Task, find_device, guarded_task, peak_bytes, resolve_seed, sweep_inputs, work_seconds
-from .tracer import NEEDS_WEIGHTS, STAT_GROUPS, raw_names
+from .netstats import NEEDS_WEIGHTS, STAT_GROUPS, raw_names
 
 EDGE_NAMES = {name for group in NEEDS_WEIGHTS for name in STAT_GROUPS[group]}
 

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .config import ConfigError
-from .trace import forward
+from .allpaths import forward
 
 Weights = list[np.ndarray]
 

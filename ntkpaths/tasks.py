@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from . import sample
 from .config import MIN_NETS, NtkpathsError, SweepConfig
-from .tracer import NEEDS_WEIGHTS, NetworkTracer, trace_batch
+from .netstats import NEEDS_WEIGHTS, NetworkTracer, trace_batch
 
 INPUTS_KEY = 0
 NETWORKS_KEY = 1
@@ -118,7 +118,7 @@ def task_config(cfg: SweepConfig, kind: str) -> SweepConfig:
 
 
 def trace_network(cfg: SweepConfig, width: int, columns: np.ndarray, *, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw one network and return its raw statistics (``tracer.RAW_DIMS``)."""
+    """Draw one network and return its raw statistics (``netstats.RAW_DIMS``)."""
     tracer = NetworkTracer(columns[: cfg.inputs.count], len(cfg.angles), cfg.stats)
     widths = [width] * cfg.depth
     if cfg.sampler == "implicit":

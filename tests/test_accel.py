@@ -16,7 +16,7 @@ from ntkpaths.accel import block, memory, sample as asample, trace as atrace
 from ntkpaths.config import ConfigError, InputConfig, NetworkConfig, NtkpathsError, SweepConfig
 from ntkpaths.jaxsetup import jax, jnp
 from ntkpaths.sample import sample_pairs
-from ntkpaths.tracer import C_BINS, T_BINS, X_BINS, NetworkTracer, raw_names
+from ntkpaths.netstats import C_BINS, T_BINS, X_BINS, NetworkTracer, raw_names
 
 ALL = ("weights", "inputs", "joint")
 N = 2000  # networks per sampler in the distribution tests

@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from ntkpaths import pathstats, sample, trace
+from ntkpaths import pathstats, sample, allpaths
 from ntkpaths.config import ConfigError, NetworkConfig
 
 
 def brute_force(weights, x, stds):
     """F per prefix and E[t_l | Z=1] by enumerating every path (i0, j1, ..., jH) and input."""
-    zs, _ = trace.forward(weights, x)
+    zs, _ = allpaths.forward(weights, x)
     dims = [x.shape[1]] + [w.shape[0] for w in weights[:-1]]
     depth = len(zs)
     f = np.zeros((len(x), depth))
@@ -36,7 +36,7 @@ def test_path_statistics_equal_brute_force(seed):
     f, slope = brute_force(w, x, (0.5, 2.0, 1.0))
     np.testing.assert_allclose(stats.active_fraction, f, rtol=1e-12)
     np.testing.assert_allclose(stats.weight_slope, slope, rtol=1e-9)
-    np.testing.assert_allclose(stats.layer_fraction, np.stack([trace.layer_fraction(z) for z in trace.forward(w, x)[0]], 1))
+    np.testing.assert_allclose(stats.layer_fraction, np.stack([allpaths.layer_fraction(z) for z in allpaths.forward(w, x)[0]], 1))
     assert pathstats.he_stds(w) == tuple(math.sqrt(2 / n) for n in (3, 4, 3))
 
 

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntkpaths import sample, trace
+from ntkpaths import sample, allpaths
 from ntkpaths.config import NetworkConfig
 
 networks = st.tuples(
@@ -29,11 +29,11 @@ def test_permuting_hidden_units_changes_nothing(net):
         perm = rng.permutation(permuted[layer].shape[0])
         permuted[layer] = permuted[layer][perm]
         permuted[layer + 1] = permuted[layer + 1][:, perm]
-    zs, y = trace.forward(weights, x)
-    zs_p, y_p = trace.forward(permuted, x)
-    np.testing.assert_array_equal(trace.active_fraction(zs), trace.active_fraction(zs_p))
+    zs, y = allpaths.forward(weights, x)
+    zs_p, y_p = allpaths.forward(permuted, x)
+    np.testing.assert_array_equal(allpaths.active_fraction(zs), allpaths.active_fraction(zs_p))
     np.testing.assert_allclose(y, y_p, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(trace.path_sum(permuted, x), y, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(allpaths.path_sum(permuted, x), y, rtol=1e-9, atol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -46,7 +46,7 @@ def test_positive_rescaling_keeps_activations_and_outputs(net, alpha):
     scaled = [w.copy() for w in weights]
     scaled[layer][unit] *= alpha
     scaled[layer + 1][:, unit] /= alpha
-    zs, y = trace.forward(weights, x)
-    zs_s, y_s = trace.forward(scaled, x)
-    assert [trace.active_paths(zs, b) for b in range(3)] == [trace.active_paths(zs_s, b) for b in range(3)]
+    zs, y = allpaths.forward(weights, x)
+    zs_s, y_s = allpaths.forward(scaled, x)
+    assert [allpaths.active_paths(zs, b) for b in range(3)] == [allpaths.active_paths(zs_s, b) for b in range(3)]
     np.testing.assert_allclose(y_s, y, rtol=1e-9, atol=1e-12)

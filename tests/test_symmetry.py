@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntkpaths import pathstats, sample, symmetry, trace
+from ntkpaths import pathstats, sample, symmetry, allpaths
 from ntkpaths.config import ConfigError, NetworkConfig
 from ntkpaths.jaxsetup import jax, jnp
 from ntkpaths.training import model
@@ -27,7 +27,7 @@ def draw(seed, d, widths, inputs=4):
 
 
 def assert_same_function(a, b, x):
-    fa, fb = trace.forward(a, x)[1], trace.forward(b, x)[1]
+    fa, fb = allpaths.forward(a, x)[1], allpaths.forward(b, x)[1]
     np.testing.assert_allclose(fb, fa, rtol=1e-9, atol=1e-12 * max(1.0, np.abs(fa).max()))
 
 
@@ -74,9 +74,9 @@ def test_every_transform_keeps_the_function(net):
 
 def rescaled_paths_agree(w, x, layer, unit, alpha):
     scaled = symmetry.rescale(w, layer, alpha, unit=unit)
-    zs, zs_s = trace.forward(w, x)[0], trace.forward(scaled, x)[0]
+    zs, zs_s = allpaths.forward(w, x)[0], allpaths.forward(scaled, x)[0]
     for b in range(len(x)):
-        assert trace.active_paths(zs, b) == trace.active_paths(zs_s, b)
+        assert allpaths.active_paths(zs, b) == allpaths.active_paths(zs_s, b)
     paths = pathstats.all_paths(w)
     np.testing.assert_allclose(pathstats.path_products(scaled, paths), pathstats.path_products(w, paths), rtol=1e-12)
     np.testing.assert_array_equal(pathstats.path_statistics(scaled, x).active_fraction,

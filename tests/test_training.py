@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from ntkpaths import sample, theory, trace
+from ntkpaths import sample, theory, allpaths
 from ntkpaths.config import NetworkConfig, TrainConfig
 from ntkpaths.jaxsetup import jax, jnp
 from ntkpaths.training import RUN_DIMS, TrainData, draw_data, train, train_run
@@ -126,8 +126,8 @@ def test_lr_zero_keeps_every_checkpoint_at_step_zero():
     rng = np.random.default_rng(seed)
     data = draw_data(cfg, rng=rng)
     he = sample.sample_network(NetworkConfig(dtype="float64", n_out=10), 64, [32] * 3, rng=rng)
-    zs, f = trace.forward(he, data.x_train)   # He fan-in: the ntk effective weights, except W_out's sqrt(2)
-    np.testing.assert_array_equal(out["p_active"][0], trace.active_fraction(zs).mean(axis=1))
+    zs, f = allpaths.forward(he, data.x_train)   # He fan-in: the ntk effective weights, except W_out's sqrt(2)
+    np.testing.assert_array_equal(out["p_active"][0], allpaths.active_fraction(zs).mean(axis=1))
     loss = 0.5 * np.sum((f / math.sqrt(2) - data.y_train) ** 2) / len(f)
     np.testing.assert_allclose(out["loss"][0], loss, rtol=1e-12)
 
@@ -163,7 +163,7 @@ def test_measurements_equal_independent_numpy_of_the_trained_weights(param):
         ntks = [np.asarray(model.ntk_autodiff(p, data.x_train[:4], par.scales)) for p in (p0, p10)]
     he = [math.sqrt(g / fi) for g, fi in zip([2, 2, 1], dims)]
     eff = [[p * (h if param == "ntk" else 1.0) for p, h in zip(ps, he)] for ps in (p0, p10)]
-    (zs0, _), (zs10, f10) = trace.forward(eff[0], data.x_train), trace.forward(eff[1], data.x_train)
+    (zs0, _), (zs10, f10) = allpaths.forward(eff[0], data.x_train), allpaths.forward(eff[1], data.x_train)
     np.testing.assert_allclose(out["loss"][1], 0.5 * np.sum((f10 - data.y_train) ** 2) / 6, rtol=1e-12)
     np.testing.assert_array_equal(out["flip_fraction"][1], [np.mean((a > 0) != (b > 0)) for a, b in zip(zs0, zs10)])
     change = [np.linalg.norm(b - a) / np.linalg.norm(a) for a, b in zip(p0, p10)]

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from ntkpaths import sample
 from ntkpaths.config import DIGITS_SIZE, ConfigError, InputConfig, NetworkConfig, TrainConfig
-from ntkpaths.trace import forward
+from ntkpaths.allpaths import forward
 from ntkpaths.training import checkpoint_steps, draw_data, train_run
 from ntkpaths.training.data import TEACHER_DIM, TEACHER_WIDTHS
 

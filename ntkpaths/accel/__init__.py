@@ -2,7 +2,7 @@
 
 :func:`run_block` is the accelerator twin of ``tasks.run_task``: the same
 networks (one ``SeedSequence`` child each), the same raw statistics
-(``tracer.RAW_DIMS``), drawn and counted on JAX's default device (a GPU when
+(``netstats.RAW_DIMS``), drawn and counted on JAX's default device (a GPU when
 there is one; the CPU backend works too and is what the tests use). Device and
 numpy streams differ, so the two agree in distribution, not draw by draw.
 :func:`trace_layers` is the pure tracer, for weights and pre-activations given

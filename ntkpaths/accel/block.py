@@ -181,7 +181,7 @@ def run_block(cfg: SweepConfig, width: int, columns: np.ndarray,
     Returns
     -------
     dict
-        name -> ndarray (network, ...), dims as ``tracer.RAW_DIMS``, exactly the
+        name -> ndarray (network, ...), dims as ``netstats.RAW_DIMS``, exactly the
         variables ``tasks.run_task`` returns for ``cfg.stats``.
     """
     if batch is None:  # a power of two at most the block: few compiled shapes, under 2x padding

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import NtkpathsError, SweepConfig
 from ..jaxsetup import jax
-from ..tracer import C_BINS, T_BINS
+from ..netstats import C_BINS, T_BINS
 
 SAFETY = 0.8                  # of free memory we plan to use
 OVERHEAD = 64 << 20           # compiled program, inputs, outputs, allocator slack

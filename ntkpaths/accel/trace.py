@@ -2,7 +2,7 @@
 
 The device computes, per network and hidden layer l, only integers (and one
 float32 sum per input), then :func:`finish` turns them into exactly the raw
-statistics of :class:`ntkpaths.tracer.NetworkTracer` (``tracer.RAW_DIMS``), in
+statistics of :class:`ntkpaths.netstats.NetworkTracer` (``netstats.RAW_DIMS``), in
 float64 on the host. The counts, per input b (on = z > 0 for main input b):
 
 - ``active[l, b]``: neurons on, a_l(x_b); ``joint[l, a]``: neurons on for both
@@ -13,7 +13,7 @@ float64 on the host. The counts, per input b (on = z > 0 for main input b):
 - ``c_both``, ``c_every``: the same for the first layer's input-weight share c.
 
 A histogram is a contraction of one-hot bins, not a scatter (the edge
-factorisation is ``ntkpaths.tracer``'s)::
+factorisation is ``ntkpaths.netstats``'s)::
 
     t_both[k, b] = sum_j on[j, b] sum_j' onehot_k(t_jj') on_prev[j', b]
 
@@ -36,7 +36,7 @@ import numpy as np
 
 from ..config import ConfigError
 from ..jaxsetup import jax, jnp
-from ..tracer import C_BINS, T_BINS, X_BINS, Bins, _norm, raw_names
+from ..netstats import C_BINS, T_BINS, X_BINS, Bins, _norm, raw_names
 
 lax = jax.lax
 
@@ -302,7 +302,7 @@ def _xvalue_share(x: np.ndarray) -> np.ndarray:
 
 
 def finish(counts: dict, x: np.ndarray, widths, how: Counting) -> dict[str, np.ndarray]:
-    """Raw statistics (name -> (network, ...), dims of ``tracer.RAW_DIMS``) from stacked counts.
+    """Raw statistics (name -> (network, ...), dims of ``netstats.RAW_DIMS``) from stacked counts.
 
     ``widths`` are the hidden widths n_1..n_H. The same float64 normalisation as
     ``NetworkTracer.result``: fractions of neurons and of edges, times the
@@ -362,7 +362,7 @@ def trace_layers(x: np.ndarray, zs: Sequence[np.ndarray], standards: Sequence[np
     Returns
     -------
     dict
-        name -> ndarray, dims as ``tracer.RAW_DIMS`` without ``network``.
+        name -> ndarray, dims as ``netstats.RAW_DIMS`` without ``network``.
     """
     stats = tuple(s for s in ("weights", "inputs", "joint") if s in stats)
     how = Counting(len(x), n_angles, stats, onehot or onehot_dtype(jax.default_backend()),

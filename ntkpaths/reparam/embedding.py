@@ -27,7 +27,7 @@ import xarray as xr
 from .. import sample, sharpness, symmetry, theory
 from ..config import InputConfig
 from ..tasks import child_seed
-from ..trace import active_fraction, forward
+from ..allpaths import active_fraction, forward
 from .config import ReparamConfig
 from .measure import F64, KEYS, Trained, embed_dead, embed_inactive
 

@@ -15,7 +15,7 @@ from .. import pathstats, sample, sharpness, symmetry
 from ..config import NetworkConfig
 from ..jaxsetup import jax, jnp
 from ..tasks import child_seed
-from ..trace import forward
+from ..allpaths import forward
 from ..training import draw_data, model
 from .config import ReparamConfig
 

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from ..config import ConfigError
 from ..tasks import child_seed
-from ..trace import forward
+from ..allpaths import forward
 from . import embedding, measure
 from .config import ReparamConfig
 

@@ -3,7 +3,7 @@
 A sweep dataset has coords ``width``, ``depth`` (hidden layers), ``network``
 and ``input`` (plus ``input_dim`` as a dimension when more than one input dim
 is swept, else as a scalar coordinate); the raw per-network statistics of
-:mod:`ntkpaths.tracer` and the summaries of :mod:`ntkpaths.aggregate`. Attrs
+:mod:`ntkpaths.netstats` and the summaries of :mod:`ntkpaths.aggregate`. Attrs
 hold the configuration as JSON, the seed's entropy, the package version, the
 command line and the creation time. Written with :mod:`ntkpaths.store.io`.
 """
@@ -21,7 +21,7 @@ import xarray as xr
 
 from ..aggregate import summarise
 from ..config import SweepConfig
-from ..tracer import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
+from ..netstats import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
 from .io import SCHEMAS, StoreError, _attrs, create_template, done_markers, read_stored, version, write_region
 
 SCHEMA = "ntkpaths.sweep/2"

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import sample
 from ..config import InputConfig, NetworkConfig, TrainConfig, read_npz
-from ..trace import forward
+from ..allpaths import forward
 
 TEACHER_DIM = 64             # input dimension of the teacher task
 TEACHER_WIDTHS = (64, 64)    # hidden widths of the teacher network (one output)

@@ -1,8 +1,8 @@
 """What one run records at each checkpoint, measured against its step-0 state.
 
 Path statistics go through the same code as sweeps: the exact all-path
-fraction F from :func:`ntkpaths.trace.active_fraction`, and E[t_l | Z = 1]
-from :class:`ntkpaths.tracer.NetworkTracer`'s raw ``weight_tz`` divided by the
+fraction F from :func:`ntkpaths.allpaths.active_fraction`, and E[t_l | Z = 1]
+from :class:`ntkpaths.netstats.NetworkTracer`'s raw ``weight_tz`` divided by the
 summed deep active fraction, the ratio :func:`ntkpaths.aggregate.summarise_weights`
 pools over networks, here for one network.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..jaxsetup import jnp
-from ..trace import active_fraction
-from ..tracer import NetworkTracer
+from ..allpaths import active_fraction
+from ..netstats import NetworkTracer
 from . import model
 from .data import TrainData
 

@@ -17,7 +17,7 @@ import pytest
 from ntkpaths import SweepConfig, run_sweep, sample
 from ntkpaths.config import InputConfig, NetworkConfig
 from ntkpaths.tasks import trace_network
-from ntkpaths.tracer import C_BINS, T_BINS, X_BINS, NetworkTracer, RAW_DIMS, raw_names
+from ntkpaths.netstats import C_BINS, T_BINS, X_BINS, NetworkTracer, RAW_DIMS, raw_names
 
 STATS = ("weights", "inputs", "joint")
 CFG64 = NetworkConfig(dtype="float64")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .trace import layer_fraction
+from .allpaths import layer_fraction
 
 
 @dataclass(frozen=True)
