@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SWEEP := data/sweep-depth8.zarr
 
-.PHONY: figures test test-slow bench clean-data
+.PHONY: figures test test-slow bench bench-gpu clean-data
 
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,11 @@ test-slow: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_speed.py
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_precision.py
+
+bench-gpu: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_gpu.py
 
 clean-data:
 	rm -rf $(SWEEP) data/sweep-depth8-figures
