@@ -1,0 +1,173 @@
+"""Configuration of training runs (``ntkpaths train``) and the training data files they read."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .base import ConfigError, _choice, _finite, _positive_int, _require
+from .sweep import DTYPES
+
+
+PARAMS = ("ntk", "standard")
+TRAIN_DATA = ("digits", "teacher")
+DIGITS_SIZE = 1797  # images in scikit-learn's bundled 8x8 digits (a test checks it against load_digits)
+
+
+def _count(name: str, value: int, low: int) -> None:
+    _require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low,
+             f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def read_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Load and check a training set: ``X`` (sample, feature) and ``y`` (sample,) or (sample, output).
+
+    ``X`` comes back as float64. ``y`` keeps an integer dtype when it is 1-D
+    integer (class labels); otherwise it comes back as float64 (sample, output).
+    """
+    path = Path(path)
+    _require(path.is_file(), f"data file {path} not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read data file {path}: {first}") from None
+    _require("X" in arrays and "y" in arrays,
+             f"data file {path} must hold arrays 'X' and 'y'; it holds: {', '.join(sorted(arrays)) or 'nothing'}")
+    x, y = arrays["X"], arrays["y"]
+    for name, a in (("X", x), ("y", y)):
+        _require(np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.complexfloating),
+                 f"{name} in {path} must hold real numbers, got dtype {a.dtype}")
+    _require(x.ndim == 2 and x.size > 0, f"X in {path} must be a non-empty 2-D array (sample, feature), got shape {x.shape}")
+    _require(y.ndim in (1, 2) and y.shape[0] == x.shape[0] and y.size > 0,
+             f"y in {path} must have shape ({x.shape[0]},) or ({x.shape[0]}, output), got {y.shape}")
+    _require(bool(np.isfinite(x).all()) and bool(np.isfinite(y).all()), f"data file {path} holds NaN or infinite values")
+    labels = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+    return x.astype(np.float64), (y if labels else y.reshape(len(y), -1).astype(np.float64))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Gradient-descent runs of bias-free deep ReLU networks (the paper's Theorem 5).
+
+    Parameters
+    ----------
+    depths, widths : tuple of int
+        Numbers of hidden layers H and hidden widths n (every hidden layer of a
+        network has width n); every (depth, width) pair is a cell.
+    runs : int
+        Independent runs (data subset, initial network, minibatches) per cell.
+    steps : int
+        Gradient steps per run; 0 measures the initial network only.
+    lr : float
+        Learning rate, >= 0. With ``param="ntk"`` it is used as is and does not
+        depend on the width; with ``param="standard"`` the step uses lr / n.
+        lr = 0 is the control run: every checkpoint equals step 0.
+    batch_size : int or None
+        None is full-batch gradient descent; an integer draws that many
+        distinct training samples per step (SGD).
+    param : {"ntk", "standard"}
+        ``ntk``: N(0, 1) parameters scaled by sqrt(2 / n_{l-1}) (hidden) and
+        sqrt(1 / n_H) (output) in the forward pass. ``standard``: the same
+        standard normals times those scales are the parameters (He fan-in),
+        with no scale in the forward pass. Both start from the same function.
+    data : str
+        "digits" (scikit-learn's 8x8 digits, 10 classes), "teacher" (uniform
+        inputs in d = 64 labelled by a random He ReLU network with one output,
+        regression) or a path to a .npz file with arrays ``X`` (sample,
+        feature) and ``y``: 1-D integer ``y`` are class labels (one-hot targets,
+        accuracy is measured), float ``y`` of shape (sample,) or (sample,
+        output) are regression targets.
+    n_train, n_test : int
+        Samples drawn per run, disjoint, without replacement. ``n_test`` is
+        capped by what the data set has left after the training samples.
+    checkpoints : int
+        Most checkpoints per run (log-spaced, always step 0 and the last).
+    seed : int or None
+        Root of the SeedSequence; None draws fresh entropy.
+    dtype : {"float32", "float64"}
+    ntk_inputs : int
+        The empirical NTK is measured on the first ``min(ntk_inputs, n_train)``
+        training samples of each run.
+    loss_tolerance : float
+        A run has reached a global minimum when its final training loss is at
+        most this (the targets can be fitted exactly, so the minimum is 0).
+    """
+
+    depths: tuple[int, ...] = (1, 2, 4)
+    widths: tuple[int, ...] = (64, 256, 1024)
+    runs: int = 8
+    steps: int = 1000
+    lr: float = 1.0
+    batch_size: int | None = None
+    param: str = "ntk"
+    data: str = "digits"
+    n_train: int = 256
+    n_test: int = 256
+    checkpoints: int = 20
+    seed: int | None = None
+    dtype: str = "float32"
+    ntk_inputs: int = 64
+    loss_tolerance: float = 1e-3
+    data_sha256: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("depths", "widths"):
+            values = getattr(self, name)
+            _require(len(values) > 0, f"give at least one of {name}")
+            for v in values:
+                _positive_int(name[:-1], v)
+            _require(len(set(values)) == len(values), f"{name} repeat: {list(values)}")
+            object.__setattr__(self, name, tuple(sorted(int(v) for v in values)))
+        self._check_numbers()
+        _choice("param", self.param, PARAMS)
+        _choice("dtype", self.dtype, DTYPES)
+        _require(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
+                 f"seed must be an integer >= 0, got {self.seed!r}")
+        pool = self._check_data()
+        _require(pool is None or self.n_train <= pool,
+                 f"n_train = {self.n_train} exceeds the {pool} samples in {self.data}")
+
+    def _check_numbers(self) -> None:
+        _positive_int("runs", self.runs)
+        _count("steps", self.steps, 0)
+        _finite("lr", self.lr)
+        _require(self.lr >= 0, f"lr must be >= 0, got {self.lr!r}")
+        _positive_int("n_train", self.n_train)
+        _count("n_test", self.n_test, 0)
+        _count("checkpoints", self.checkpoints, 2)
+        _positive_int("ntk_inputs", self.ntk_inputs)
+        _finite("loss_tolerance", self.loss_tolerance)
+        _require(self.loss_tolerance > 0, f"loss_tolerance must be > 0, got {self.loss_tolerance!r}")
+        if self.batch_size is not None:
+            _positive_int("batch_size", self.batch_size)
+            _require(self.batch_size <= self.n_train,
+                     f"batch_size = {self.batch_size} exceeds n_train = {self.n_train}")
+
+    def _check_data(self) -> int | None:
+        """Check the data source; return how many samples it holds (None: unlimited)."""
+        if self.data == "digits":
+            return DIGITS_SIZE
+        if self.data == "teacher":
+            return None
+        _require(isinstance(self.data, str) and self.data.endswith(".npz"),
+                 f"unknown data {self.data!r}; choose one of: {', '.join(TRAIN_DATA)}, or a path to a .npz file")
+        x, _ = read_npz(self.data)
+        object.__setattr__(self, "data_sha256", hashlib.sha256(Path(self.data).read_bytes()).hexdigest())
+        return x.shape[0]
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-able form (for dataset attrs)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        for key in ("depths", "widths"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
