@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError
+from .config.base import load_npz
 from .allpaths import forward, layer_fraction
 from .netstats import NetworkTracer
 
@@ -133,14 +134,7 @@ def read_weights_npz(path: str | Path) -> list[np.ndarray]:
     one-line :class:`ConfigError`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"weights file {path} not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot read weights file {path}: {first}") from None
+    arrays = load_npz(path, "weights")
     names = _layer_names(arrays, path)
     weights = [_check_array(arrays[name], name, path) for name in names]
     for prev, (name, w) in zip(weights, zip(names[1:], weights[1:])):

@@ -1,6 +1,7 @@
 """Sharpness estimators against an explicitly formed Hessian and against the NTK Gram identity at zero loss."""
 import numpy as np
 import pytest
+from conftest import train_to_minimum
 from jax.flatten_util import ravel_pytree
 
 from ntkpaths import sample, sharpness, symmetry
@@ -92,15 +93,8 @@ def test_rescaling_transforms_the_hessian_as_dinh_et_al_say(tiny):
 @pytest.fixture(scope="module")
 def minimum():
     """A depth-2 network trained by the training core to loss ~1e-32 on 6 samples (ntk parametrisation)."""
-    rng = np.random.default_rng(0)
-    dims = [3, 8, 8, 1]
-    standard = sample.sample_standard_weights(NetworkConfig(dtype="float64"), dims, rng=rng)
-    x, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 1))
-    with jax.enable_x64(True):
-        par = model.parametrisation("ntk", dims, 1.0)
-        params = tuple(jnp.asarray(p) for p in model.initial_params(standard, par, "float64"))
-        params = model.descend(params, jnp.asarray(x), jnp.asarray(y), jnp.asarray(1.0), 3000, par.scales)
-    return [np.asarray(p) for p in params], par.scales, x, y
+    params, scales, x, y, _ = train_to_minimum()
+    return params, scales, x, y
 
 
 @pytest.mark.parametrize("parametrisation", ["effective", "ntk"])

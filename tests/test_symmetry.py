@@ -5,6 +5,7 @@ every path enumerated, and hand-built networks whose units are listed by hand.
 """
 import numpy as np
 import pytest
+from conftest import train_to_minimum
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,18 +74,28 @@ def test_every_transform_keeps_the_function(net):
 
 
 def rescaled_paths_agree(w, x, layer, unit, alpha):
+    """Every path's activation and weight product survive rescaling. Multiplying by alpha > 0 keeps
+    every sign exactly in exact arithmetic; in floating point a pre-activation within rounding of 0
+    (a trained network has some) may land on either side, so those units are left out, and for
+    alpha a power of two (exact in floating point) nothing is."""
     scaled = symmetry.rescale(w, layer, alpha, unit=unit)
     zs, zs_s = allpaths.forward(w, x)[0], allpaths.forward(scaled, x)[0]
-    for b in range(len(x)):
-        assert allpaths.active_paths(zs, b) == allpaths.active_paths(zs_s, b)
+    exact = float(np.log2(alpha)).is_integer()
+    for z, z_s in zip(zs, zs_s):
+        clear = np.ones(z.shape, bool) if exact else np.abs(z) > 1e-9 * np.abs(z).max()
+        np.testing.assert_array_equal((z > 0)[clear], (z_s > 0)[clear])
+    if exact:
+        for b in range(len(x)):
+            assert allpaths.active_paths(zs, b) == allpaths.active_paths(zs_s, b)
     paths = pathstats.all_paths(w)
     np.testing.assert_allclose(pathstats.path_products(scaled, paths), pathstats.path_products(w, paths), rtol=1e-12)
-    np.testing.assert_array_equal(pathstats.path_statistics(scaled, x).active_fraction,
-                                  pathstats.path_statistics(w, x).active_fraction)
+    if exact:
+        np.testing.assert_array_equal(pathstats.path_statistics(scaled, x).active_fraction,
+                                      pathstats.path_statistics(w, x).active_fraction)
 
 
 @settings(max_examples=40, deadline=None)
-@given(networks, st.floats(1e-3, 1e3), st.booleans())
+@given(networks, st.floats(1e-3, 1e3) | st.integers(-10, 10).map(lambda k: 2.0**k), st.booleans())
 def test_rescaling_keeps_every_path_activation_and_product(net, alpha, one_unit):
     rng, w, x = draw(*net)
     layer = int(rng.integers(1, len(w)))
@@ -94,20 +105,15 @@ def test_rescaling_keeps_every_path_activation_and_product(net, alpha, one_unit)
 @pytest.fixture(scope="module")
 def trained():
     """A depth-2, width-8 network trained by the training core to a zero-loss minimum on 6 inputs in d = 3."""
-    rng = np.random.default_rng(0)
-    dims = [3, 8, 8, 1]
-    standard = sample.sample_standard_weights(NetworkConfig(dtype="float64"), dims, rng=rng)
-    x, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 1))
-    with jax.enable_x64(True):
-        par = model.parametrisation("ntk", dims, 1.0)
-        params = tuple(jnp.asarray(p) for p in model.initial_params(standard, par, "float64"))
-        params = model.descend(params, jnp.asarray(x), jnp.asarray(y), jnp.asarray(1.0), 3000, par.scales)
-        loss = float(model.loss(params, jnp.asarray(x), jnp.asarray(y), par.scales))
-    return [np.asarray(p) * s for p, s in zip(params, par.scales)], x, loss
+    params, scales, x, _, loss = train_to_minimum()
+    return [p * s for p, s in zip(params, scales)], x, loss
+
+
+ALPHAS = st.one_of(st.floats(1e-3, 1e3), st.integers(-10, 10).map(lambda k: 2.0**k))
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.floats(1e-3, 1e3), st.integers(1, 2), st.integers(0, 7), st.booleans(), st.integers(0, 2**32 - 1))
+@given(ALPHAS, st.integers(1, 2), st.integers(0, 7), st.booleans(), st.integers(0, 2**32 - 1))
 def test_rescaling_a_trained_network_keeps_its_paths(trained, alpha, layer, unit, one_unit, seed):
     w, x_train, loss = trained
     assert loss < 1e-20

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -29,3 +30,15 @@ def _positive_int(name: str, value: int) -> None:
 
 def _finite(name: str, value: float) -> None:
     _require(isinstance(value, (int, float)) and math.isfinite(value), f"{name} must be a finite number, got {value!r}")
+
+
+def load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file (no pickles), or a one-line ConfigError naming ``what`` it is."""
+    path = Path(path)
+    _require(path.is_file(), f"{what} file {path} not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read {what} file {path}: {first}") from None

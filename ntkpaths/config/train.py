@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ConfigError, _choice, _finite, _positive_int, _require
+from .base import ConfigError, _choice, _finite, _positive_int, _require, load_npz
 from .sweep import DTYPES
 
 
@@ -29,13 +29,7 @@ def read_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     integer (class labels); otherwise it comes back as float64 (sample, output).
     """
     path = Path(path)
-    _require(path.is_file(), f"data file {path} not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot read data file {path}: {first}") from None
+    arrays = load_npz(path, "data")
     _require("X" in arrays and "y" in arrays,
              f"data file {path} must hold arrays 'X' and 'y'; it holds: {', '.join(sorted(arrays)) or 'nothing'}")
     x, y = arrays["X"], arrays["y"]

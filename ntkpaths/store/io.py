@@ -9,7 +9,9 @@ process writes a store at a time (:func:`locked`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import socket
@@ -143,6 +145,21 @@ def _holder(lock_path: Path) -> str:
         return lock_path.read_text().strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+def stored_config(path: Path, cfg, schema: str, what: str, ignore: tuple[str, ...] = ()):
+    """The config a store was written with, if ``cfg`` may resume it (a missing seed adopts the
+    stored one); otherwise a one-line StoreError naming the options that differ."""
+    attrs = _attrs(path)
+    if attrs.get("schema") != schema:
+        raise StoreError(f"{path} is not an ntkpaths {what} store; cannot resume it")
+    stored = type(cfg).from_dict(json.loads(attrs["config"]))
+    mine = cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=stored.seed)
+    if mine != stored:
+        diff = [k for k, v in stored.to_dict().items() if v != mine.to_dict()[k] and k not in ignore]
+        raise StoreError(f"{path} was written with different options ({', '.join(diff)}); "
+                         "rerun with the same options, or use --overwrite")
+    return stored
 
 
 def create_template(path: Path, template: xr.Dataset, *, overwrite: bool = False) -> None:

@@ -9,7 +9,6 @@ command line and the creation time. Written with :mod:`ntkpaths.store.io`.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -22,7 +21,8 @@ import xarray as xr
 from ..aggregate import summarise
 from ..config import SweepConfig
 from ..netstats import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
-from .io import SCHEMAS, StoreError, _attrs, create_template, done_markers, read_stored, version, write_region
+from .io import (SCHEMAS, StoreError, _attrs, create_template, done_markers, read_stored, stored_config, version,
+                 write_region)
 
 SCHEMA = "ntkpaths.sweep/2"
 REQUIRED_VARS = SCHEMAS[SCHEMA]
@@ -155,15 +155,7 @@ def write_block(path: Path, cfg: SweepConfig, task, block: dict[str, np.ndarray]
 
 def resumable_config(path: Path, cfg: SweepConfig) -> SweepConfig:
     """The stored config, if ``cfg`` may resume ``path`` (a missing seed adopts the stored one)."""
-    attrs = _attrs(path)
-    if attrs.get("schema") != SCHEMA:
-        raise StoreError(f"{path} is not an ntkpaths sweep store; cannot resume it")
-    stored = SweepConfig.from_dict(json.loads(attrs["config"]))
-    mine = cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=stored.seed)
-    if mine != stored:
-        diff = [k for k, v in stored.to_dict().items() if v != mine.to_dict()[k]]
-        raise StoreError(f"{path} was written with different options ({', '.join(diff)}); "
-                         "rerun with the same options, or use --overwrite")
+    stored = stored_config(path, cfg, SCHEMA, "sweep")
     check_input_file(path, stored)
     return stored
 

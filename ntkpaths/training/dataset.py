@@ -9,7 +9,6 @@ per block, so an interrupted training sweep resumes where it stopped.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -21,7 +20,8 @@ import xarray as xr
 
 from .. import theory
 from ..config import TrainConfig
-from ..store.io import StoreError, _attrs, create_template, done_markers, read_stored, version, write_region
+from ..store.io import (StoreError, _attrs, create_template, done_markers, read_stored, stored_config, version,
+                        write_region)
 from ..verdict import fit_power_law
 from .run import RUN_DIMS, checkpoint_steps
 
@@ -154,15 +154,7 @@ def reopen(path: Path, cfg: TrainConfig) -> tuple[TrainConfig, dict, set, bool]:
 
 def resumable_config(path: Path, cfg: TrainConfig) -> TrainConfig:
     """The stored config, if ``cfg`` may resume ``path`` (a missing seed adopts the stored one)."""
-    attrs = _attrs(path)
-    if attrs.get("schema") != SCHEMA:
-        raise StoreError(f"{path} is not an ntkpaths training store; cannot resume it")
-    stored = TrainConfig.from_dict(json.loads(attrs["config"]))
-    mine = cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=stored.seed)
-    if mine != stored:
-        diff = [k for k, v in stored.to_dict().items() if v != mine.to_dict()[k] and k != "data_sha256"]
-        raise StoreError(f"{path} was written with different options ({', '.join(diff)}); "
-                         "rerun with the same options, or use --overwrite")
+    stored = stored_config(path, cfg, SCHEMA, "training", ignore=("data_sha256",))
     if stored.data_sha256 is not None:
         now = hashlib.sha256(Path(stored.data).read_bytes()).hexdigest()
         if now != stored.data_sha256:
