@@ -218,13 +218,16 @@ def train(
     resume: Annotated[bool, typer.Option(help="Finish an interrupted training sweep in --out (same options).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores].")] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when JAX sees one), cpu or gpu.")] = "auto",
 ) -> None:
     """Train one network per (depth, width, run) and measure how far its paths move (Theorem 5)."""
     from .config import TrainConfig
+    from .tasks import find_device
 
     cfg = TrainConfig(depths=_parse_list("--depths", depths), widths=_parse_list("--widths", widths), runs=runs,
                       steps=steps, lr=lr, batch_size=batch_size, param=param, data=data, n_train=n_train,
-                      n_test=n_test, checkpoints=checkpoints, dtype=dtype, loss_tolerance=loss_tolerance, seed=seed)
+                      n_test=n_test, checkpoints=checkpoints, dtype=dtype, loss_tolerance=loss_tolerance, seed=seed,
+                      device=find_device() if device == "auto" else device)
     from . import store
     from .training import dataset, grid
 

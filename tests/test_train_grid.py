@@ -184,3 +184,19 @@ def test_resume_refuses_other_options(tiny, capsys):
     path, _ = tiny
     code, err = _run_main(["train", *QUICK, "--steps", "13", "--out", str(path), "--resume"], capsys)
     assert code == 2 and "different options (steps)" in err, err
+
+
+def test_train_device(tmp_path, capsys):
+    """--device cpu trains on the CPU and says so; --device gpu without an accelerator is one line."""
+    from ntkpaths.jaxsetup import accelerator
+
+    out = tmp_path / "cpu.zarr"
+    code, err = _run_main(["train", *QUICK, "--device", "cpu", "--out", str(out)], capsys)
+    assert code == 0, err
+    ds = ntkpaths.load(out)
+    assert ds.attrs["device"].startswith("cpu") and dataset.config_of(ds).device == "cpu"
+    if accelerator() is None:
+        code, err = _run_main(["train", *QUICK, "--device", "gpu", "--out", str(tmp_path / "g.zarr")], capsys)
+        assert code == 2 and err.count("\n") == 1 and "JAX sees no accelerator" in err
+    code, err = _run_main(["train", *QUICK, "--device", "tpu", "--out", str(tmp_path / "t.zarr")], capsys)
+    assert code == 2 and "unknown device 'tpu'" in err

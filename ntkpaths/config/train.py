@@ -13,6 +13,7 @@ from .sweep import DTYPES
 
 
 PARAMS = ("ntk", "standard")
+TRAIN_DEVICES = ("auto", "cpu", "gpu")
 TRAIN_DATA = ("digits", "teacher")
 DIGITS_SIZE = 1797  # images in scikit-learn's bundled 8x8 digits (a test checks it against load_digits)
 
@@ -90,6 +91,10 @@ class TrainConfig:
     loss_tolerance : float
         A run has reached a global minimum when its final training loss is at
         most this (the targets can be fitted exactly, so the minimum is 0).
+    device : {"auto", "cpu", "gpu"}
+        Where JAX trains: ``auto`` is a GPU when JAX sees one. Runs are
+        bit-identical across schedulers on the CPU; on a GPU they agree in
+        distribution.
     """
 
     depths: tuple[int, ...] = (1, 2, 4)
@@ -107,6 +112,7 @@ class TrainConfig:
     dtype: str = "float32"
     ntk_inputs: int = 64
     loss_tolerance: float = 1e-3
+    device: str = "cpu"
     data_sha256: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +126,7 @@ class TrainConfig:
         self._check_numbers()
         _choice("param", self.param, PARAMS)
         _choice("dtype", self.dtype, DTYPES)
+        _choice("device", self.device, TRAIN_DEVICES)
         _require(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
                  f"seed must be an integer >= 0, got {self.seed!r}")
         pool = self._check_data()

@@ -108,14 +108,14 @@ def provenance(cfg: TrainConfig, complete: bool = False, device: str = "") -> di
     return {"schema": SCHEMA, "ntkpaths_version": version(), "config": json.dumps(cfg.to_dict()),
             "seed_entropy": str(cfg.seed), "command": " ".join(sys.argv),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "complete": int(complete), "device": device or _device()}
+            "complete": int(complete), "device": device or _device(cfg)}
 
 
-def _device() -> str:
+def _device(cfg: TrainConfig | None = None) -> str:
     from ..jaxsetup import jax
 
-    dev = jax.devices()[0]
-    return f"{jax.default_backend()} ({dev.device_kind})"
+    dev = jax.devices(cfg.device)[0] if cfg is not None and cfg.device in ("cpu", "gpu") else jax.devices()[0]
+    return f"{dev.platform} ({dev.device_kind})"
 
 
 def config_of(ds: xr.Dataset) -> TrainConfig:
@@ -221,6 +221,6 @@ def _fit(widths: np.ndarray, y: np.ndarray, se: np.ndarray) -> np.ndarray:
 def build(cfg: TrainConfig, raw: dict, device: str = "") -> xr.Dataset:
     """The finished dataset: per-run values and their summaries."""
     ds = raw_dataset(cfg, raw, complete=True)
-    ds.attrs["device"] = device or _device()
+    ds.attrs["device"] = device or _device(cfg)
     return ds.merge(summarise(ds), combine_attrs="override")
 

@@ -20,7 +20,7 @@ import xarray as xr
 from .. import execute
 from ..config import NtkpathsError, TrainConfig
 from ..store import io
-from ..tasks import child_seed
+from ..tasks import child_seed, find_device
 from . import dataset
 
 RUNS_KEY = 2  # seed namespace of training runs (sweeps use 0 for inputs and 1 for networks)
@@ -90,6 +90,14 @@ def peak_bytes(cfg: TrainConfig) -> int:
 
 def preflight(cfg: TrainConfig, scheduler: str | None, workers: int | None) -> execute.Execution:
     """Checks that need no work: where to run, and whether the largest run fits in memory."""
+    if cfg.device == "gpu":
+        from ..jaxsetup import accelerator
+
+        if accelerator() is None:
+            raise NtkpathsError("--device gpu: JAX sees no accelerator; install jax[cuda13] on a machine with an "
+                                "NVIDIA GPU, or use --device cpu")
+        if scheduler is None and workers is None:
+            scheduler = "synchronous"  # one process drives the device
     execution = execute.choose(scheduler, workers, work_seconds(cfg))
     if execution.scheduler in (None, "synchronous"):
         import psutil
@@ -168,6 +176,8 @@ def _start(cfg: TrainConfig, path: Path | None, overwrite: bool, resume: bool):
         if complete:
             done = {r.cell for r in make_runs(cfg) if not np.isnan(raw["diverged"][dataset._index(cfg, r.cell)])}
         return cfg, raw, done
+    if cfg.device == "auto":
+        cfg = dataclasses.replace(cfg, device=find_device())
     if cfg.seed is None:
         cfg = dataclasses.replace(cfg, seed=int(np.random.SeedSequence().entropy))
     if path is not None:

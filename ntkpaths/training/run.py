@@ -92,7 +92,7 @@ def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng:
         Draws the minibatches (unused for full-batch descent).
     """
     dims = [standard[0].shape[1], *(e.shape[0] for e in standard)]
-    with _precision(cfg.dtype), threadpool_limits(limits=1, user_api="blas"):
+    with _precision(cfg.dtype), _on(cfg.device), threadpool_limits(limits=1, user_api="blas"):
         par = model.parametrisation(cfg.param, dims, cfg.lr)
         params0 = model.initial_params(standard, par, cfg.dtype)
         probe = Probe(params0, data, par, cfg.ntk_inputs)
@@ -101,6 +101,13 @@ def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng:
     out = _collect(rows, len(dims) - 2, cfg.loss_tolerance)
     out["step"] = steps
     return out
+
+
+def _on(device: str):
+    """Run JAX on the CPU or the GPU; ``auto`` keeps JAX's default device."""
+    if device == "auto":
+        return contextlib.nullcontext()
+    return jax.default_device(jax.devices(device)[0])
 
 
 def _precision(dtype: str):
