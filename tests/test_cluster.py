@@ -38,8 +38,10 @@ SMALL = ["--depth", "3", "--widths", "8,16", "--nets", "20", "--nets-per-task", 
 PRECISE = ["--depth", "3", "--widths", "8,16", "--rel-se", "0.03", "--max-nets", "400", "--nets-per-task", "8",
            "--seed", "11"]
 # Many small blocks, long enough (a few seconds) to be interrupted part-way.
+# Explicit weights, so a block takes tens of ms and the sweep seconds, in-process too: the implicit
+# sampler would finish before the signal arrives.
 MEDIUM = ["--depth", "8", "--widths", "256", "--nets", "600", "--nets-per-task", "10", "--seed", "2024",
-          "--stats", "none"]
+          "--stats", "none", "--method", "explicit"]
 MEDIUM_BLOCKS = 60
 BLOCKS_BEFORE_SIGNAL = 3
 
