@@ -451,6 +451,9 @@ def _terminate(signum, frame):
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     previous = signal.signal(signal.SIGTERM, _terminate)
+    # A shell starts background jobs with SIGINT ignored, and Python keeps that; an explicit
+    # SIGINT (kill -INT) must still stop a sweep resumably.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         rv = app(args=argv, prog_name="ntkpaths", standalone_mode=False)
     except (NtkpathsError, typer.TyperException) as exc:
@@ -466,6 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         rv = 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     if rv == 130:
         err_console.print("interrupted; finished blocks are kept: rerun the same command with --resume", markup=False)
     sys.exit(rv if isinstance(rv, int) else 0)
