@@ -2,16 +2,16 @@
 
 Cells are (input_dim, width); a task is one block of networks of one cell
 (:mod:`ntkpaths.tasks`). Without a precision target every block is submitted
-at once. With ``rel_se``, a :class:`Planner` submits blocks as needed and
-stops a cell at the first network count n >= MIN_NETS whose prefix reaches
-the target, so the result depends on the per-network values only, never on
-task size, worker count or completion order.
+at once. With ``rel_se``, a :class:`ntkpaths.plan.Planner` submits blocks as
+needed and stops each cell (each stream of a hybrid cell) where its
+statistics reach the target, so the result depends on the per-network values
+only, never on task size, worker count or completion order. Where tasks run
+is :mod:`ntkpaths.execute`'s business.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from . import execute, store
-from .config import MIN_NETS, NtkpathsError, SweepConfig
+from .config import NtkpathsError, SweepConfig
 from .plan import EXPLICIT, IMPLICIT, Planner, block_values, stopping_count  # noqa: F401 (re-exported)
 from .tasks import Task, find_device, guarded_task, peak_bytes, resolve_seed, sweep_inputs, work_seconds
 from .netstats import NEEDS_WEIGHTS, STAT_GROUPS, raw_names

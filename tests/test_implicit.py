@@ -40,7 +40,7 @@ def moments_z(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     def mean_var(x):
         c = x - x.mean()
         v = c.var(ddof=1)
-        return x.mean(), x.std(ddof=1) / np.sqrt(x.size), v, np.sqrt((np.mean(c**4) - v**2) / x.size)
+        return x.mean(), x.std(ddof=1) / np.sqrt(x.size), v, np.sqrt(max(np.mean(c**4) - v**2, 0.0) / x.size)
     ma, sa, va, sva = mean_var(a)
     mb, sb, vb, svb = mean_var(b)
     return (ma - mb) / np.hypot(sa, sb), (va - vb) / np.hypot(sva, svb)

@@ -6,7 +6,6 @@ import pytest
 import xarray as xr
 
 from ntkpaths import SweepConfig, run_sweep, sweep, tasks
-from ntkpaths.config import NetworkConfig
 
 
 def _values(ds):

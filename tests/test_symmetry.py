@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 
 from ntkpaths import pathstats, sample, symmetry, allpaths
 from ntkpaths.config import ConfigError, NetworkConfig
-from ntkpaths.jaxsetup import jax, jnp
-from ntkpaths.training import model
 
 F64 = NetworkConfig(dtype="float64", n_out=2)
 networks = st.tuples(

@@ -322,7 +322,7 @@ class SweepConfig:
         if self.device in ("cpu", "auto"):
             return
         net = self.network
-        _require(net.dtype == "float32", f"the accelerator path draws float32 weights only; use --dtype float32 "
+        _require(net.dtype == "float32", "the accelerator path draws float32 weights only; use --dtype float32 "
                                          "or --device cpu")
         _require(net.weight_dist in ACCEL_DISTS, f"the accelerator path draws normal or uniform weights; use "
                                                  f"--device cpu for {net.weight_dist} weights")

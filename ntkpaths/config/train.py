@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ConfigError, _choice, _finite, _positive_int, _require, load_npz
+from .base import _choice, _finite, _positive_int, _require, load_npz
 from .sweep import DTYPES
 
 

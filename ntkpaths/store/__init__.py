@@ -4,7 +4,7 @@ Load any finished ntkpaths dataset with :func:`load`; write an in-memory one
 with :func:`write`. Training datasets have their schema in
 :mod:`ntkpaths.training.dataset`.
 """
-from .io import (DONE_DIR, SCHEMAS, StoreError, _attrs, check_writable, create_template, done_markers, finalize,
+from .io import (DONE_DIR, SCHEMAS, StoreError, check_writable, create_template, done_markers, finalize,
                  load, locked, probe_folder, read_stored, version, write, write_region)
 from .sweep import (REQUIRED_VARS, SCHEMA, SHARED_DEPTHS_NOTE, build_dataset, cell_dims, check_input_file, config_of,
                     create, empty_raw, provenance, put_block, raw_dataset, reopen, resumable_config, write_block)
