@@ -278,3 +278,8 @@ def test_small_sweeps_run_in_process(tmp_path):
     assert result.exit_code == 0, result.output
     assert ntkpaths.load(out).attrs["execution"].startswith("in-process")
     assert "ran in-process" in result.output.replace("\n", " ")
+
+
+def test_no_command_shows_help_and_succeeds(capsys):
+    code, out, err = run_main([], capsys)
+    assert code == 0 and "Usage" in out and "error" not in err

@@ -1,0 +1,4 @@
+"""python -m ntkpaths.cli"""
+from . import main
+
+main()

@@ -1,0 +1,177 @@
+"""Commands that run work: sweep, train, study."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..config import STATS, InputConfig, NetworkConfig, SweepConfig, parse_angles
+from .common import DEFAULT_WIDTHS, _input_config, _parse_list, _print_dashboard, _progress, app, console
+from .tables import _cells, _diverged_runs, _summary_table, _train_table
+
+
+@app.command()
+def sweep(
+    depth: Annotated[int, typer.Option(help="Largest number of hidden layers; every depth 1..DEPTH is measured.")] = 8,
+    widths: Annotated[str, typer.Option(help="Comma-separated hidden widths.")] = DEFAULT_WIDTHS,
+    nets: Annotated[int, typer.Option(help="Networks drawn per width.")] = SweepConfig.nets,
+    inputs: Annotated[str, typer.Option(help="Input kind (uniform, gaussian, sphere) or a .npy/.csv file, one input per row.")] = "uniform",
+    input_dims: Annotated[str, typer.Option(help="Comma-separated input dimensions d, a sweep axis (ignored for a file).")] = "64",
+    n_inputs: Annotated[int, typer.Option(help="Inputs per network (ignored for a file).")] = InputConfig.count,
+    input_scale: Annotated[float, typer.Option(help="c in [-c, c]^d, the Gaussian std, or the sphere radius.")] = 1.0,
+    init: Annotated[str, typer.Option(help="he-fan-in, he-fan-out or ntk.")] = "he-fan-in",
+    gain: Annotated[float, typer.Option(help="Weight std is gain / sqrt(fan).")] = NetworkConfig.gain,
+    weight_dist: Annotated[str, typer.Option(help="normal, uniform, orthogonal, student-t or sparse (all of the same variance).")] = "normal",
+    weight_df: Annotated[float, typer.Option(help="Degrees of freedom of student-t weights (> 2).")] = NetworkConfig.weight_df,
+    weight_density: Annotated[float, typer.Option(help="Fraction of non-zero sparse weights.")] = NetworkConfig.weight_density,
+    weight_mean: Annotated[float, typer.Option(help="Mean of the weights in units of their std.")] = 0.0,
+    bias_std: Annotated[float, typer.Option(help="Std of N(bias_mean, bias_std^2) biases.")] = 0.0,
+    bias_mean: Annotated[float, typer.Option(help="Mean of the biases.")] = 0.0,
+    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    stats: Annotated[str, typer.Option(help="Statistics besides P(active), comma-separated: weights, inputs, joint; 'none' for none.")] = ",".join(STATS),
+    angles: Annotated[str, typer.Option(help="Angles of the input pairs for the joint statistic, e.g. pi/16,pi/2 or radians.")] = "pi/16,pi/8,pi/4,pi/2,3pi/4,7pi/8",
+    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums), implicit (activations from their exact law; one tracked weight per neuron) or hybrid (with --rel-se: explicit networks until E[t|Z=1] reaches the target, implicit ones for P(active) and joint). auto: hybrid with --rel-se and weights, explicit for edge statistics without a target, else implicit.")] = "auto",
+    rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until p_active's relative se reaches this (replaces --nets).")] = None,
+    max_nets: Annotated[int, typer.Option(help="Most networks per cell with --rel-se.")] = SweepConfig.max_nets,
+    seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/sweep-depthDEPTH.zarr].")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted sweep in --out (same options).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous' (in-process), 'local' (a local dask cluster) or a dask scheduler address tcp://HOST:PORT; default: in-process for sweeps too small to pay for a local cluster's start-up, else a local cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores]; giving it starts one.")] = None,
+    nets_per_task: Annotated[Optional[int], typer.Option(help="Networks per dask task (results do not depend on it) [default: 100; 4096 on a GPU].")] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when JAX sees one), cpu (the numpy reference), gpu, or jax (the accelerator code on JAX's default device).")] = "auto",
+) -> None:
+    """Sweep widths and depths; write one dataset and print a summary."""
+    from ..tasks import find_device
+
+    input_cfg, file_dim = _input_config(inputs, n_inputs, input_scale)
+    chosen = tuple(s for s in _parse_list("--stats", stats, str) if s != "none")
+    device = find_device() if device == "auto" else device
+    if nets_per_task is None:
+        nets_per_task = 4096 if device == "gpu" else SweepConfig.nets_per_task
+    cfg = SweepConfig(
+        depth=depth, widths=_parse_list("--widths", widths), nets=nets, seed=seed, nets_per_task=nets_per_task,
+        device=device,
+        network=NetworkConfig(init=init, gain=gain, weight_dist=weight_dist, bias_std=bias_std,
+                              bias_mean=bias_mean, weight_mean=weight_mean, weight_df=weight_df,
+                              weight_density=weight_density, dtype=dtype),
+        inputs=input_cfg, input_dims=(file_dim,) if file_dim else _parse_list("--input-dims", input_dims),
+        angles=parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets,
+    )
+    from .. import store, sweep as sweep_mod
+
+    out = out or Path("data") / f"sweep-depth{depth}.zarr"
+    store.check_writable(out, overwrite, resume)
+    if resume and out.exists() and not overwrite:
+        store.resumable_config(out, cfg)
+    sweep_mod.preflight(cfg, scheduler, workers)
+    started = time.perf_counter()
+    seen: list[int] = []
+
+    def tick(done: int, total: int) -> None:
+        seen.append(done)
+        bar.update(job, completed=done, total=total)
+
+    with store.locked(out), _progress() as bar:
+        job = bar.add_task("sweep", total=None)
+        ds = sweep_mod.run_sweep(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite,
+                                 resume=resume, progress=tick, on_client=_print_dashboard)
+    wall = time.perf_counter() - started
+    console.print(_summary_table(ds))
+    networks, computed = int(ds["n_networks"].isel(depth=0).sum()), seen[-1] - seen[0]
+    console.print(f"{len(_cells(ds))} cells, {networks} networks ({ds.attrs['method']} sampler, {ds.attrs['device']}); "
+                  f"this run drew {computed} in {wall:.1f} s wall, {computed / wall:.1f} networks/s")
+    console.print(f"ran {ds.attrs['execution']}; seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def train(
+    depths: Annotated[str, typer.Option(help="Comma-separated numbers of hidden layers.")] = "1,2,4",
+    widths: Annotated[str, typer.Option(help="Comma-separated hidden widths.")] = "64,256,1024",
+    runs: Annotated[int, typer.Option(help="Independent runs (data subset, initial network) per (depth, width).")] = 8,
+    steps: Annotated[int, typer.Option(help="Gradient steps per run (0 measures the initial networks only).")] = 1000,
+    lr: Annotated[float, typer.Option(help="Learning rate (>= 0; 0 is a control run). With --param standard the step uses lr / width.")] = 1.0,
+    batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for SGD [default: full-batch gradient descent].")] = None,
+    param: Annotated[str, typer.Option(help="ntk (N(0,1) parameters, forward scales sqrt(2/fan_in); lr independent of width) or standard (He weights).")] = "ntk",
+    data: Annotated[str, typer.Option(help="digits (scikit-learn's 8x8 digits, bundled), teacher (a random ReLU network labels uniform inputs) or a .npz file with arrays X and y.")] = "digits",
+    n_train: Annotated[int, typer.Option(help="Training samples drawn per run.")] = 256,
+    n_test: Annotated[int, typer.Option(help="Test samples drawn per run (capped by what the data have left).")] = 256,
+    checkpoints: Annotated[int, typer.Option(help="Log-spaced checkpoints per run, step 0 and the last included.")] = 20,
+    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    loss_tolerance: Annotated[float, typer.Option(help="A run whose final training loss is at most this reached a global minimum.")] = 1e-3,
+    seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/train-depthD.zarr, D the largest depth].")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted training sweep in --out (same options).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores].")] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when JAX sees one), cpu or gpu.")] = "auto",
+) -> None:
+    """Train one network per (depth, width, run) and measure how far its paths move (Theorem 5)."""
+    from ..config import TrainConfig
+    from ..tasks import find_device
+
+    cfg = TrainConfig(depths=_parse_list("--depths", depths), widths=_parse_list("--widths", widths), runs=runs,
+                      steps=steps, lr=lr, batch_size=batch_size, param=param, data=data, n_train=n_train,
+                      n_test=n_test, checkpoints=checkpoints, dtype=dtype, loss_tolerance=loss_tolerance, seed=seed,
+                      device=find_device() if device == "auto" else device)
+    from .. import store
+    from ..training import dataset, grid
+
+    out = out or Path("data") / f"train-depth{max(cfg.depths)}.zarr"
+    store.check_writable(out, overwrite, resume)
+    if resume and out.exists() and not overwrite:
+        dataset.resumable_config(out, cfg)
+    grid.preflight(cfg, scheduler, workers)
+    started = time.perf_counter()
+    with store.locked(out), _progress("runs") as bar:
+        job = bar.add_task("train", total=None)
+        ds = grid.run_training(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite, resume=resume,
+                               progress=lambda done, total: bar.update(job, completed=done, total=total),
+                               on_client=_print_dashboard)
+    console.print(_train_table(ds))
+    diverged = _diverged_runs(ds)
+    if diverged:
+        console.print(f"{len(diverged)} run(s) diverged (loss NaN or infinite; learning rate too large?): "
+                      + "; ".join(diverged), markup=False)
+    console.print(f"{ds.sizes['depth'] * ds.sizes['width'] * ds.sizes['run']} runs in "
+                  f"{time.perf_counter() - started:.1f} s wall, ran {ds.attrs['execution']} on {ds.attrs['device']}; "
+                  f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)", markup=False)
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def study(
+    path: Annotated[Path, typer.Argument(help="A study file, e.g. studies/theorem1-path-probability.toml.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/NAME].")] = None,
+    smoke: Annotated[bool, typer.Option(help="Run the study's tiny [smoke] size (checks the pipeline).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
+    reuse: Annotated[bool, typer.Option(help="Redraw figures and report from the study's existing dataset; run nothing.")] = False,
+) -> None:
+    """Run a declarative study (a sweep per family, a training grid or the reparametrisation study), its figures, and a markdown report with verdicts."""
+    from .. import study as study_mod
+
+    from .. import store
+
+    spec = study_mod.load_study(path)
+    study_mod.prepare(spec, smoke, scheduler, workers)  # refuse a bad study before any work
+    out = out or Path("data") / spec.name
+    store.probe_folder(out)
+    started = time.perf_counter()
+    with _progress() as bar:
+        jobs: dict = {}
+
+        def tick(family: str, done: int, total: int) -> None:
+            if family not in jobs:
+                jobs[family] = bar.add_task(family, total=total)
+            bar.update(jobs[family], completed=done, total=total)
+
+        report_path = study_mod.run_study(spec, out, smoke=smoke, scheduler=scheduler, workers=workers,
+                                          progress=tick, reuse=reuse)
+    console.print(f"{spec.name}: {time.perf_counter() - started:.1f} s wall")
+    console.print(f"wrote {report_path}")

@@ -1,0 +1,81 @@
+"""Summary tables the commands print."""
+from __future__ import annotations
+
+import itertools
+
+from rich.table import Table
+
+CELL_DIMS = ("family", "input_dim", "width")
+
+
+def _cells(ds) -> list[dict]:
+    """Selectors of every sweep cell: width, with family and input_dim when they are dimensions."""
+    dims = [d for d in CELL_DIMS if d in ds.dims]
+    return [dict(zip(dims, key)) for key in itertools.product(*(ds[d].values for d in dims))]
+
+
+def _label(sel: dict) -> list[str]:
+    return [str(sel[d]) for d in CELL_DIMS if d in sel]
+
+
+def _summary_table(ds) -> Table:
+    from .. import aggregate
+
+    z = aggregate.z_scores(ds)
+    deepest = int(ds["depth"].max())
+    table = Table(title=f"P(path active) at depth {deepest} (every depth: ntkpaths info)")
+    keys = [d for d in CELL_DIMS if d in ds.dims]
+    for col in (*keys, "networks", "p_active", "se", "2^-H", "max |z|"):
+        table.add_column(col, justify="right")
+    if "weight_slope" in ds:
+        table.add_column("E\\[t|Z] layer 2", justify="right")
+    for sel in _cells(ds):
+        cell = ds.sel(sel).sel(depth=deepest)
+        row = [*_label(sel), str(int(cell.n_networks)), f"{float(cell.p_active):.5g}",
+               f"{float(cell.p_active_se):.2g}", f"{float(cell.p_theory):.5g}", f"{float(abs(z.sel(sel)).max()):.2f}"]
+        if "weight_slope" in ds and deepest > 1:
+            slope = cell.sel(layer=2)
+            row.append(f"{float(slope.weight_slope):.4f} ± {float(slope.weight_slope_se):.1g}")
+        table.add_row(*row)
+    return table
+
+
+def _verdict_table(ds, rows=None) -> Table:
+    """The dataset's verdict rows, computed by its study kind."""
+    if rows is None:
+        from .. import study as study_mod
+
+        kind = study_mod.kind_of_dataset(ds)
+        rows = kind.verdicts(ds, kind.claims)
+    table = Table(title="verdicts")
+    for col in ("claim", "measured ± se", "statistic", "verdict"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row.claim, row.measured, row.statistic, row.word)
+    return table
+
+
+def _train_table(ds) -> Table:
+    table = Table(title=f"After {int(ds.step[-1])} steps (mean ± se over runs; every checkpoint: the dataset)")
+    for col in ("depth", "width", "runs", "loss", "reached", "flips (last layer)", "p_active / 2^-H", "NTK change"):
+        table.add_column(col, justify="right")
+    for d in ds["depth"].values:
+        for w in ds["width"].values:
+            cell = ds.sel(depth=d, width=w).isel(step=-1)
+            ratio = cell.p_active_mean.sel(prefix=d) / cell.p_theory.sel(prefix=d)
+            ratio_se = cell.p_active_se.sel(prefix=d) / cell.p_theory.sel(prefix=d)
+            table.add_row(str(d), str(w), str(int(cell.n_runs)), _pm(cell.loss_mean, cell.loss_se),
+                          f"{float(cell.reached_minimum_fraction):.0%}",
+                          _pm(cell.flip_fraction_mean.sel(layer=d), cell.flip_fraction_se.sel(layer=d)),
+                          _pm(ratio, ratio_se), _pm(cell.ntk_change_mean, cell.ntk_change_se))
+    return table
+
+
+def _pm(value, se) -> str:
+    value, se = float(value), float(se)
+    return f"{value:.3g}" if not se == se else f"{value:.3g} ± {se:.2g}"
+
+
+def _diverged_runs(ds) -> list[str]:
+    flags = ds["diverged"].stack(cell=("depth", "width", "run"))
+    return [f"depth {d} width {w} run {r}" for (d, w, r), v in zip(flags["cell"].values, flags.values) if v == 1]
