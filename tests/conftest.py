@@ -1,5 +1,14 @@
 import pytest
 
+RUN_ATTRS = ("created", "command", "execution")  # attrs that legitimately differ between identical runs
+
+
+def values(ds):
+    """The dataset, loaded, without the attrs that legitimately differ between runs."""
+    ds = ds.load().copy()
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in RUN_ATTRS}
+    return ds
+
 from ntkpaths import SweepConfig, run_sweep
 
 

@@ -24,6 +24,7 @@ import xarray as xr
 import ntkpaths
 from ntkpaths import cli
 from ntkpaths.store import StoreError
+from conftest import RUN_ATTRS
 
 BIN = Path(sys.executable).parent          # the venv's bin dir: same environment everywhere
 DASK = str(BIN / "dask")
@@ -186,7 +187,7 @@ def cli_inprocess(args: list[str]) -> int:
 
 def comparable(path: Path, ignore_config: tuple[str, ...] = ()) -> xr.Dataset:
     ds = ntkpaths.load(path).load()
-    for key in ("created", "command", "execution"):
+    for key in RUN_ATTRS:
         ds.attrs.pop(key, None)
     if ignore_config:
         cfg = json.loads(ds.attrs["config"])

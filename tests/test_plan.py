@@ -8,16 +8,11 @@ import xarray as xr
 from ntkpaths import SweepConfig, run_sweep, sweep, tasks
 from ntkpaths.config import MIN_NETS, ConfigError, InputConfig
 from ntkpaths.plan import first_reached, mean_rel_se, ratio_rel_se
+from conftest import values
 
 TARGET = 0.015
 HYBRID = SweepConfig(depth=3, widths=(16, 128), seed=8, rel_se=TARGET, max_nets=4000, nets_per_task=40,
                      input_dims=(16,), inputs=InputConfig(count=4), angles=(np.pi / 4, np.pi / 2))
-
-
-def _values(ds):
-    ds = ds.load().copy()
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command", "execution")}
-    return ds
 
 
 def test_prefix_rules_equal_direct_computation():
@@ -78,7 +73,7 @@ def test_edge_statistics_come_from_a_prefix_of_explicit_networks(hybrid):
         np.testing.assert_array_equal(implicit["joint_fraction"], cell.joint_fraction.values[n_e:n])
 
 
-def test_hybrid_estimates_match_exact_values(hybrid):
+def test_hybrid_estimates_match_exactvalues(hybrid):
     z_p = (hybrid.p_active - hybrid.p_theory) / hybrid.p_active_se
     z_w = (hybrid.weight_slope - hybrid.weight_slope_theory) / hybrid.weight_slope_se
     assert float(abs(z_p).max()) <= 5 and float(abs(z_w).max()) <= 5, (z_p.values, z_w.values)
@@ -87,9 +82,9 @@ def test_hybrid_estimates_match_exact_values(hybrid):
 def test_hybrid_does_not_depend_on_task_size_or_scheduler(hybrid):
     other = run_sweep(dataclasses.replace(HYBRID, nets_per_task=7), scheduler="synchronous")
     other.attrs["config"] = hybrid.attrs["config"]
-    xr.testing.assert_identical(_values(other), _values(hybrid))
+    xr.testing.assert_identical(values(other), values(hybrid))
     cluster = run_sweep(HYBRID, workers=2)
-    xr.testing.assert_identical(_values(cluster), _values(hybrid))
+    xr.testing.assert_identical(values(cluster), values(hybrid))
 
 
 def test_hybrid_resumes_to_the_same_dataset(hybrid, tmp_path, monkeypatch):
@@ -107,4 +102,4 @@ def test_hybrid_resumes_to_the_same_dataset(hybrid, tmp_path, monkeypatch):
         run_sweep(HYBRID, path, scheduler="synchronous")
     monkeypatch.setattr(sweep, "guarded_task", real)
     resumed = run_sweep(HYBRID, path, scheduler="synchronous", resume=True)
-    xr.testing.assert_identical(_values(resumed), _values(hybrid))
+    xr.testing.assert_identical(values(resumed), values(hybrid))

@@ -6,14 +6,9 @@ import pytest
 
 from ntkpaths import SweepConfig, cli, run_sweep, sweep
 from ntkpaths.config import MIN_NETS, ConfigError, NtkpathsError
+from conftest import values
 
 GiB = 2**30
-
-
-def _values(ds):
-    ds = ds.load().copy()
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command", "execution")}
-    return ds
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +37,7 @@ def test_rel_se_result_does_not_depend_on_task_size(targeted):
     other = run_sweep(dataclasses.replace(cfg, nets_per_task=100), scheduler="synchronous")
     other.attrs["config"] = ds.attrs["config"]
     import xarray as xr
-    xr.testing.assert_identical(_values(ds), _values(other))
+    xr.testing.assert_identical(values(ds), values(other))
 
 
 def test_max_nets_caps_a_target_out_of_reach():

@@ -6,13 +6,7 @@ import pytest
 import xarray as xr
 
 from ntkpaths import SweepConfig, run_sweep, sweep, tasks
-
-
-def _values(ds):
-    """The dataset without the attrs that legitimately differ between runs."""
-    ds = ds.load().copy()
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command", "execution")}
-    return ds
+from conftest import values
 
 
 def test_child_seed_equals_spawn_chain():
@@ -44,7 +38,7 @@ def test_results_do_not_depend_on_task_size():
     a = run_sweep(dataclasses.replace(base, nets_per_task=1), scheduler="synchronous")
     b = run_sweep(dataclasses.replace(base, nets_per_task=12), scheduler="synchronous")
     b.attrs["config"] = a.attrs["config"]
-    xr.testing.assert_identical(_values(a), _values(b))
+    xr.testing.assert_identical(values(a), values(b))
 
 
 def test_a_cell_replays_alone():
@@ -57,7 +51,7 @@ def test_local_cluster_matches_synchronous():
     cfg = SweepConfig(depth=3, widths=(8, 16), nets=10, seed=77, nets_per_task=3)
     a = run_sweep(cfg, scheduler="synchronous")
     b = run_sweep(cfg, workers=2)
-    xr.testing.assert_identical(_values(a), _values(b))
+    xr.testing.assert_identical(values(a), values(b))
 
 
 def test_failing_task_names_cell_and_seed(monkeypatch):

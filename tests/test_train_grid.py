@@ -8,18 +8,13 @@ import ntkpaths
 from ntkpaths import cli
 from ntkpaths.config import TrainConfig
 from ntkpaths.training import checkpoint_steps, dataset, grid
+from conftest import values
 
 runner = CliRunner()
 TINY = TrainConfig(depths=(1, 3), widths=(8, 16, 32), runs=2, steps=12, n_train=24, n_test=8, checkpoints=4,
                    seed=7, data="teacher")
 QUICK = ["--depths", "1,3", "--widths", "8,16,32", "--runs", "2", "--steps", "12", "--n-train", "24", "--n-test", "8",
          "--checkpoints", "4", "--seed", "7", "--data", "teacher"]
-
-
-def _values(ds):
-    ds = ds.load().copy()
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in ("created", "command", "execution")}
-    return ds
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +41,7 @@ def test_schema_and_padding(tiny):
         assert name in ds and f"{name}_se" in ds
     loaded = ntkpaths.load(path)
     assert loaded.attrs["schema"] == dataset.SCHEMA and loaded.attrs["seed_entropy"] == "7"
-    xr.testing.assert_identical(_values(loaded), _values(ds))
+    xr.testing.assert_identical(values(loaded), values(ds))
 
 
 def test_exponents_are_fits_of_the_final_means(tiny):
@@ -72,7 +67,7 @@ def test_local_cluster_is_bit_identical_to_in_process(tiny):
     _, ds = tiny
     other = grid.run_training(TINY, workers=2)
     assert other.attrs["execution"].startswith("local dask cluster")
-    xr.testing.assert_identical(_values(other), _values(ds))
+    xr.testing.assert_identical(values(other), values(ds))
 
 
 def test_resume_after_interruption_gives_the_same_dataset(tiny, tmp_path, monkeypatch):
@@ -94,8 +89,8 @@ def test_resume_after_interruption_gives_the_same_dataset(tiny, tmp_path, monkey
     with pytest.raises(ntkpaths.store.StoreError, match="unfinished train"):
         ntkpaths.load(path)
     finished = grid.run_training(TINY, path, scheduler="synchronous", resume=True)
-    xr.testing.assert_identical(_values(finished), _values(ds))
-    xr.testing.assert_identical(_values(ntkpaths.load(path)), _values(ds))
+    xr.testing.assert_identical(values(finished), values(ds))
+    xr.testing.assert_identical(values(ntkpaths.load(path)), values(ds))
 
 
 def test_cli_trains_plots_and_reports(tmp_path):

@@ -33,7 +33,7 @@ def sweep(
     stats: Annotated[str, typer.Option(help="Statistics besides P(active), comma-separated: weights, inputs, joint; 'none' for none.")] = ",".join(STATS),
     angles: Annotated[str, typer.Option(help="Angles of the input pairs for the joint statistic, e.g. pi/16,pi/2 or radians.")] = "pi/16,pi/8,pi/4,pi/2,3pi/4,7pi/8",
     method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums), implicit (activations from their exact law; one tracked weight per neuron) or hybrid (with --rel-se: explicit networks until E[t|Z=1] reaches the target, implicit ones for P(active) and joint). auto: hybrid with --rel-se and weights, explicit for edge statistics without a target, else implicit.")] = "auto",
-    rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until p_active's relative se reaches this (replaces --nets).")] = None,
+    rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until every requested statistic's relative se reaches this (replaces --nets).")] = None,
     max_nets: Annotated[int, typer.Option(help="Most networks per cell with --rel-se.")] = SweepConfig.max_nets,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/sweep-depthDEPTH.zarr].")] = None,
