@@ -147,7 +147,7 @@ def train(
 @app.command()
 def study(
     path: Annotated[Path, typer.Argument(help="A study file, e.g. studies/theorem1-path-probability.toml.")],
-    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/NAME].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/NAME, or data/NAME-smoke with --smoke].")] = None,
     smoke: Annotated[bool, typer.Option(help="Run the study's tiny [smoke] size (checks the pipeline).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
@@ -160,8 +160,10 @@ def study(
 
     spec = study_mod.load_study(path)
     study_mod.prepare(spec, smoke, scheduler, workers)  # refuse a bad study before any work
-    out = out or Path("data") / spec.name
+    out = out or study_mod.default_folder(spec, smoke)
     store.probe_folder(out)
+    if not reuse:
+        study_mod.check_output(out, smoke)
     started = time.perf_counter()
     with _progress() as bar:
         jobs: dict = {}
