@@ -71,3 +71,40 @@ def test_a_smoke_report_says_it_is_one(tmp_path, capsys, monkeypatch):
     # a second smoke run may replace the first
     code, _, _ = run_main(["study", str(THEOREM1), "--smoke", "--scheduler", "synchronous"], capsys)
     assert code == 0
+
+
+@pytest.mark.parametrize("where", ["dataset", "inside"])
+def test_figures_never_go_into_a_dataset(dataset, tmp_path, capsys, where):
+    other = tmp_path / "other.zarr"
+    assert runner.invoke(cli.app, ["sweep", *QUICK, "--out", str(other)]).exit_code == 0
+    before = sorted(p.relative_to(other) for p in other.rglob("*"))
+    target = other if where == "dataset" else other / "figs"
+    for args in (["plot", str(dataset), "--out", str(target)],
+                 ["report", str(dataset), "--out", str(target / "r.md")],
+                 ["sweep", *QUICK, "--out", str(target / "x.zarr")]):
+        code, _, err = run_main(args, capsys)
+        one_line_error(code, err, "a dataset", "choose another")
+    assert sorted(p.relative_to(other) for p in other.rglob("*")) == before
+
+
+def test_default_outputs_are_ignored_by_git(tmp_path):
+    """Datasets, their locks and figure folders written anywhere in the repository stay out of git."""
+    paths = ["x.zarr/.zgroup", "x.zarr.lock", "x-figures/p_active.png", "x-report.md",
+             "x-report-figures/p_active.png", "data/theorem1-path-probability-smoke/report.md",
+             "sub/y.zarr/.zattrs"]
+    done = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index", *paths],
+                          capture_output=True, text=True)
+    assert sorted(done.stdout.split()) == sorted(paths), done.stdout
+    kept = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index",
+                           "data/theorem1-path-probability/report.md", "README.md"], capture_output=True, text=True)
+    assert kept.stdout == ""
+
+
+def test_an_output_below_a_file_names_the_file(dataset, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for args in (["sweep", *QUICK, "--out", str(blocker / "sub/x.zarr")],
+                 ["plot", str(dataset), "--out", str(blocker / "figs")]):
+        code, _, err = run_main(args, capsys)
+        one_line_error(code, err, f"{blocker} is a file, not a folder")
+        assert "File exists" not in err

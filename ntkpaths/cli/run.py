@@ -161,7 +161,7 @@ def study(
     spec = study_mod.load_study(path)
     study_mod.prepare(spec, smoke, scheduler, workers)  # refuse a bad study before any work
     out = out or study_mod.default_folder(spec, smoke)
-    store.probe_folder(out)
+    store.check_output_folder(out)
     if not reuse:
         study_mod.check_output(out, smoke)
     started = time.perf_counter()

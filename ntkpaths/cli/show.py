@@ -21,6 +21,7 @@ def plot_command(
 
     ds = store.load(path)
     out = out or path.with_name(path.stem + "-figures")
+    store.check_output_folder(out)
     for fig_path in plot.make_figures(ds, out):
         console.print(f"wrote {fig_path}")
 
@@ -62,7 +63,9 @@ def report_command(
 
     ds = store.load(path)
     out = out or path.with_name(path.stem + "-report.md")
-    store.probe_folder(out.parent)
+    store.check_output_folder(out.parent)
+    if figures:
+        store.check_output_folder(out.with_name(out.stem + "-figures"))
     kind = study_mod.kind_of_dataset(ds)
     rows = kind.verdicts(ds, kind.claims)
     figs = plot.make_figures(ds, out.with_name(out.stem + "-figures")) if figures else []

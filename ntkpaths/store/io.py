@@ -64,7 +64,7 @@ def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
     """Refuse early, before any work, to replace an existing output by accident or to write where we cannot."""
     if path.suffix != ".zarr":
         raise StoreError(f"output {path} must end in .zarr")
-    probe_folder(path.parent)
+    check_output_folder(path.parent)
     if path.exists() and not path.is_dir():
         raise StoreError(f"{path} exists and is not a dataset folder; choose another output")
     if not path.exists() or overwrite:
@@ -80,12 +80,29 @@ def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
 
 def probe_folder(folder: Path) -> None:
     """Create ``folder`` if needed and check that a file can be written there, in one line if not."""
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise StoreError(f"cannot write to {folder}: {blocker} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         raise StoreError(f"cannot write to {folder}: {exc.strerror or type(exc).__name__}") from None
+
+
+def is_dataset(path: Path) -> bool:
+    """Whether ``path`` is a zarr store (or would be taken for one: a name ending in .zarr)."""
+    return path.suffix == ".zarr" or any((path / marker).exists() for marker in (".zgroup", "zarr.json"))
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse a folder for figures or reports that is, or lies inside, a dataset; else probe it."""
+    for where in (folder, *folder.resolve().parents):
+        if is_dataset(where):
+            raise StoreError(f"{folder} is {'' if where == folder.resolve() else 'inside '}a dataset "
+                             f"({where.name}); choose another folder")
+    probe_folder(folder)
 
 
 _HELD: dict[Path, int] = {}  # locks this process holds, with their nesting depth
