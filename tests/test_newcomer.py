@@ -108,3 +108,45 @@ def test_an_output_below_a_file_names_the_file(dataset, tmp_path, capsys):
         code, _, err = run_main(args, capsys)
         one_line_error(code, err, f"{blocker} is a file, not a folder")
         assert "File exists" not in err
+
+
+# --- tracebacks and advice ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("nets", ["99999999999999999999", "999999999999"])
+def test_absurd_network_counts_get_one_line(tmp_path, capsys, nets):
+    out = tmp_path / "x.zarr"
+    code, _, err = run_main(["sweep", "--depth", "2", "--widths", "16", "--nets", nets, "--scheduler",
+                             "synchronous", "--out", str(out)], capsys)
+    one_line_error(code, err, f"--nets {nets}", "fewer networks")
+    assert not out.exists()
+
+
+def test_out_of_memory_advice_fits_the_command(dataset, tmp_path, capsys, monkeypatch):
+    from ntkpaths import plot, sweep
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(sweep, "run_sweep", no_memory)
+    code, _, err = run_main(["sweep", *QUICK, "--method", "implicit", "--out", str(tmp_path / "a.zarr")], capsys)
+    one_line_error(code, err, "out of memory", "fewer --nets")
+    assert "--method implicit" not in err and "widths" in err
+    monkeypatch.setattr(plot, "make_figures", no_memory)
+    code, _, err = run_main(["plot", str(dataset), "--out", str(tmp_path / "f")], capsys)
+    one_line_error(code, err, "out of memory")
+    assert "--" not in err
+
+
+def test_advice_to_resume_only_where_the_command_has_it(dataset, tmp_path, capsys, monkeypatch):
+    from ntkpaths import plot
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "f" / "p.png"))
+
+    monkeypatch.setattr(plot, "make_figures", disk_full)
+    code, _, err = run_main(["plot", str(dataset), "--out", str(tmp_path / "f")], capsys)
+    one_line_error(code, err, "No space left on device")
+    assert "--resume" not in err
+    code, _, err = run_main(["report", str(dataset), "--out", str(tmp_path / "r.md")], capsys)
+    one_line_error(code, err, "No space left on device")
+    assert "--resume" not in err

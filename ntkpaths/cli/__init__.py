@@ -29,6 +29,35 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _command(argv: list[str] | None):
+    """The click command that ``argv`` names, or None."""
+    import typer.main
+
+    args = sys.argv[1:] if argv is None else argv
+    group = typer.main.get_command(app)
+    name = next((a for a in args if not a.startswith("-")), None)
+    return group.commands.get(name) if name else None
+
+
+def _options(argv: list[str] | None) -> set[str]:
+    """The long options of the command ``argv`` names (empty when it names none)."""
+    command = _command(argv)
+    return {opt for p in command.params for opt in p.opts} if command else set()
+
+
+# What to try after running out of memory, and the option each piece of advice needs.
+_MEMORY_ADVICE = (("--nets", "fewer --nets"), ("--runs", "fewer --runs"), ("--widths", "smaller --widths"),
+                  ("--workers", "fewer --workers"), ("--method", "--method implicit"))
+
+
+def _memory_advice(argv: list[str] | None) -> str:
+    args = sys.argv[1:] if argv is None else argv
+    given = " ".join(args)
+    tips = [tip for option, tip in _MEMORY_ADVICE if option in _options(argv) and tip not in given
+            and not (option == "--method" and "--method=implicit" in given)]
+    return f"; use {', '.join(tips[:-1])}{' or ' if len(tips) > 1 else ''}{tips[-1]}" if tips else ""
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # so that clusters close and the store stays resumable
 
@@ -48,16 +77,19 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message)
     except OSError as exc:  # the environment: a full disk, a vanished folder, a lost connection
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        _fail(f"{where}{exc.strerror or _first_line(exc)} (finished work is kept; rerun with --resume "
-              "where the command has it)")
+        resumable = "--resume" in _options(argv)
+        _fail(f"{where}{exc.strerror or _first_line(exc)}"
+              + (" (finished work is kept; rerun with --resume)" if resumable else ""))
     except MemoryError:
-        _fail("out of memory; use smaller widths, fewer --workers, or --method implicit")
+        _fail("out of memory" + _memory_advice(argv))
     except (KeyboardInterrupt, typer.Abort):
         rv = 130
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
     if rv == 130:
-        err_console.print("interrupted; finished blocks are kept: rerun the same command with --resume", markup=False)
+        resumable = "--resume" in _options(argv)
+        err_console.print("interrupted" + ("; finished blocks are kept: rerun the same command with --resume"
+                                           if resumable else ""), markup=False)
     sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -6,8 +6,9 @@ with :func:`write`. Training datasets have their schema in
 """
 from .io import (DONE_DIR, SCHEMAS, StoreError, check_output_folder, check_writable, create_template, done_markers,
                  finalize, is_dataset, load, locked, probe_folder, read_stored, version, write, write_region)
-from .sweep import (REQUIRED_VARS, SCHEMA, SHARED_DEPTHS_NOTE, build_dataset, cell_dims, check_input_file, config_of,
-                    create, empty_raw, provenance, put_block, raw_dataset, reopen, resumable_config, write_block)
+from .sweep import (REQUIRED_VARS, SCHEMA, SHARED_DEPTHS_NOTE, build_dataset, cell_dims, check_input_file,
+                    check_raw_memory, config_of, create, empty_raw, provenance, put_block, raw_dataset, reopen,
+                    resumable_config, write_block)
 
 __all__ = [
     # any dataset
@@ -16,5 +17,5 @@ __all__ = [
     # sweeps
     "SCHEMA", "REQUIRED_VARS", "SHARED_DEPTHS_NOTE", "create", "write_block", "reopen", "resumable_config",
     "check_input_file", "build_dataset", "raw_dataset", "empty_raw", "put_block", "provenance", "config_of",
-    "cell_dims",
+    "cell_dims", "check_raw_memory",
 ]

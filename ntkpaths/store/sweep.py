@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -45,6 +46,26 @@ def empty_raw(cfg: SweepConfig, names: list[str]) -> dict[str, np.ndarray]:
     sizes = _sizes(cfg)
     lead = (len(cfg.input_dims), len(cfg.widths), cfg.network_slots)
     return {n: np.full(lead + tuple(sizes[d] for d in RAW_DIMS[n]), np.nan) for n in names}
+
+
+def raw_nbytes(cfg: SweepConfig) -> int:
+    """Bytes of the in-memory raw arrays of :func:`empty_raw` (Python integers: no overflow)."""
+    sizes = _sizes(cfg)
+    lead = len(cfg.input_dims) * len(cfg.widths) * cfg.network_slots
+    return sum(8 * lead * math.prod(sizes[d] for d in RAW_DIMS[n]) for n in raw_names(cfg.stats))
+
+
+def check_raw_memory(cfg: SweepConfig, available: int | None = None) -> None:
+    """Refuse, before any work, a sweep whose per-network results cannot be held in memory."""
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    need = raw_nbytes(cfg)
+    if need > available:
+        option = f"--max-nets {cfg.max_nets}" if cfg.rel_se is not None else f"--nets {cfg.nets}"
+        raise StoreError(f"{option}: the per-network results would need ~{need / 2**30:.3g} GiB of memory, "
+                         f"but {available / 2**30:.1f} GiB are available; draw fewer networks")
 
 
 def put_block(raw: dict[str, np.ndarray], cfg: SweepConfig, task, block: dict[str, np.ndarray]) -> None:
