@@ -150,3 +150,21 @@ def test_advice_to_resume_only_where_the_command_has_it(dataset, tmp_path, capsy
     code, _, err = run_main(["report", str(dataset), "--out", str(tmp_path / "r.md")], capsys)
     one_line_error(code, err, "No space left on device")
     assert "--resume" not in err
+
+
+def test_a_store_another_process_writes_is_named_as_such(dataset, capsys):
+    import fcntl
+    import os
+
+    lock = dataset.with_name(dataset.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)   # another writer (a separate open file holds its own flock)
+        for extra in ([], ["--resume"], ["--overwrite"]):
+            code, _, err = run_main(["sweep", *QUICK, "--out", str(dataset), *extra], capsys)
+            one_line_error(code, err, "being written by another ntkpaths process")
+            assert "--resume" not in err and "--overwrite" not in err
+    finally:
+        os.close(fd)
+        os.unlink(lock)
+    assert ntkpaths.load(dataset).attrs["complete"]

@@ -67,6 +67,7 @@ def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
     check_output_folder(path.parent)
     if path.exists() and not path.is_dir():
         raise StoreError(f"{path} exists and is not a dataset folder; choose another output")
+    _check_unlocked(path)
     if not path.exists() or overwrite:
         return
     schema = _attrs(path).get("schema")
@@ -140,6 +141,28 @@ def locked(path: Path):
         os.close(fd)
 
 
+def _held_elsewhere(lock_path: Path, path: Path) -> StoreError:
+    return StoreError(f"{path} is being written by another ntkpaths process ({_holder(lock_path)}); "
+                      "wait for it, or choose another output")
+
+
+def _check_unlocked(path: Path) -> None:
+    """Refuse a store another process is writing, before anything else is said about it."""
+    lock_path = path.with_name(path.name + ".lock")
+    if path.resolve() in _HELD or not lock_path.exists():
+        return
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _held_elsewhere(lock_path, path) from None
+    finally:
+        os.close(fd)
+
+
 def _acquire(lock_path: Path, path: Path) -> int:
     while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -147,8 +170,7 @@ def _acquire(lock_path: Path, path: Path) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise StoreError(f"{path} is being written by another ntkpaths process ({_holder(lock_path)}); "
-                             "wait for it, or choose another output") from None
+            raise _held_elsewhere(lock_path, path) from None
         try:
             if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
                 return fd
