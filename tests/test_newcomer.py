@@ -168,3 +168,60 @@ def test_a_store_another_process_writes_is_named_as_such(dataset, capsys):
         os.close(fd)
         os.unlink(lock)
     assert ntkpaths.load(dataset).attrs["complete"]
+
+
+# --- files that are not what their name says ---------------------------------------------------
+
+def _npz_files(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, X=np.random.default_rng(0).normal(size=(300, 4)), y=np.arange(300) % 3)
+    data = good.read_bytes()
+    files = {"truncated": (data[: len(data) // 2], "truncated or damaged"),
+             "text": (b"X,y\n1,2\n", "it is text, not a .npz file"),
+             "npy": (None, "a single .npy array, not a .npz archive"),
+             "empty": (b"", "it is empty")}
+    out = {}
+    for name, (content, message) in files.items():
+        path = tmp_path / f"{name}.npz"
+        if content is None:
+            with open(path, "wb") as f:
+                np.save(f, np.ones((3, 3)))
+        else:
+            path.write_bytes(content)
+        out[name] = (path, message)
+    return out
+
+
+def test_bad_npz_files_say_what_is_wrong(tmp_path):
+    from ntkpaths.config import ConfigError
+    from ntkpaths.config.base import load_npz
+
+    for name, (path, message) in _npz_files(tmp_path).items():
+        with pytest.raises(ConfigError) as info:
+            load_npz(path, "data")
+        text = str(info.value)
+        assert message in text and "allow_pickle" not in text and "\n" not in text, (name, text)
+
+
+def test_train_refuses_bad_npz_data_in_one_line(tmp_path, capsys):
+    for name, (path, message) in _npz_files(tmp_path).items():
+        code, _, err = run_main(["train", "--data", str(path), "--depths", "1", "--widths", "4", "--runs", "1",
+                                 "--steps", "1", "--n-train", "8", "--out", str(tmp_path / "t.zarr")], capsys)
+        one_line_error(code, err, message)
+        assert not (tmp_path / "t.zarr").exists()
+
+
+def test_bad_npy_inputs_say_what_is_wrong(tmp_path, capsys):
+    text = tmp_path / "text.npy"
+    text.write_text("1,2,3\n4,5,6\n")
+    zipped = tmp_path / "zipped.npy"
+    with open(zipped, "wb") as f:
+        np.savez(f, x=np.ones((2, 3)))
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    cases = {text: "it is text, not a .npy file", zipped: "a .npz archive, not a .npy array",
+             objects: "Python objects"}
+    for path, message in cases.items():
+        code, _, err = run_main(["sweep", *QUICK, "--inputs", str(path), "--out", str(tmp_path / "x.zarr")], capsys)
+        one_line_error(code, err, message)
+        assert "allow_pickle" not in err

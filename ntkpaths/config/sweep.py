@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ConfigError, _choice, _finite, _positive_int, _require
+from .base import ConfigError, _choice, _finite, _positive_int, _reason, _require, check_format
 
 INITS = ("he-fan-in", "he-fan-out", "ntk")
 WEIGHT_DISTS = ("normal", "uniform", "orthogonal", "student-t", "sparse")
@@ -191,14 +191,16 @@ def read_inputs(path: str | Path) -> np.ndarray:
     _require(path.suffix in (".npy", ".csv"), f"input file {path} must end in .npy or .csv")
     try:
         if path.suffix == ".npy":
+            check_format(path, "input", ".npy")
             x = np.load(path, allow_pickle=False)
         elif path.stat().st_size == 0:
             raise ConfigError(f"input file {path} is empty")
         else:
             x = np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot read input file {path}: {first}") from None
+    except ConfigError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise ConfigError(f"cannot read input file {path}: {_reason(exc)}") from None
     _require(x.size > 0, f"input file {path} is empty")
     _require(x.ndim == 2, f"input file {path} must hold a 2-D array (inputs, features), got shape {x.shape}")
     _require(np.issubdtype(x.dtype, np.number), f"input file {path} must hold numbers, got dtype {x.dtype}")
