@@ -225,3 +225,25 @@ def test_bad_npy_inputs_say_what_is_wrong(tmp_path, capsys):
         code, _, err = run_main(["sweep", *QUICK, "--inputs", str(path), "--out", str(tmp_path / "x.zarr")], capsys)
         one_line_error(code, err, message)
         assert "allow_pickle" not in err
+
+
+# --- training data that would train on nothing -------------------------------------------------
+
+TRAIN = ["train", "--depths", "1", "--widths", "4", "--runs", "1", "--steps", "2", "--n-train", "16",
+         "--n-test", "8", "--scheduler", "synchronous", "--seed", "0"]
+
+
+@pytest.mark.parametrize("case", ["huge", "tiny", "constant", "targets"])
+def test_train_refuses_data_that_normalise_to_nothing(tmp_path, capsys, case):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    x, message = {"huge": (x * 1e300, "too large to normalise"), "tiny": (x * 1e-320, "spread underflows"),
+                  "constant": (np.ones_like(x), "every sample is the same"),
+                  "targets": (x, "overflows float32 in the squared loss")}[case]
+    if case == "targets":
+        y = y * 1e30
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    out = tmp_path / "t.zarr"
+    code, _, err = run_main([*TRAIN, "--data", str(tmp_path / "d.npz"), "--out", str(out)], capsys)
+    one_line_error(code, err, message)
+    assert not out.exists()
