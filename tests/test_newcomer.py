@@ -247,3 +247,24 @@ def test_train_refuses_data_that_normalise_to_nothing(tmp_path, capsys, case):
     code, _, err = run_main([*TRAIN, "--data", str(tmp_path / "d.npz"), "--out", str(out)], capsys)
     one_line_error(code, err, message)
     assert not out.exists()
+
+
+# --- numbers ntkpaths cannot represent or should not guess -------------------------------------
+
+def test_depths_whose_probabilities_underflow_are_refused(tmp_path, capsys):
+    from ntkpaths.config import SweepConfig
+    from ntkpaths.config.sweep import MAX_DEPTH
+
+    assert 4.0 ** -MAX_DEPTH >= np.finfo(np.float64).tiny > 4.0 ** -(MAX_DEPTH + 1)
+    SweepConfig(depth=MAX_DEPTH, widths=(4,), nets=1)
+    code, _, err = run_main(["sweep", "--depth", "100000", "--widths", "16", "--nets", "1", "--stats", "none",
+                             "--out", str(tmp_path / "x.zarr")], capsys)
+    one_line_error(code, err, "depth 100000 is too deep", "underflow")
+
+
+@pytest.mark.parametrize("args", [["--widths", "１６,３２"], ["--depth", "２"], ["--nets=４"],
+                                  ["--input-dims", "٦٤"], ["--input-scale", "１.5"]])
+def test_digits_other_than_ascii_are_refused(tmp_path, capsys, args):
+    code, _, err = run_main(["sweep", *QUICK, *args, "--out", str(tmp_path / "x.zarr")], capsys)
+    one_line_error(code, err, "digits 0-9")
+    assert not (tmp_path / "x.zarr").exists()

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ..config import NtkpathsError
+from ..config import ConfigError, NtkpathsError
 from . import run, show  # noqa: F401  (they register their commands on the app)
 from .common import app, err_console
 
@@ -45,6 +45,24 @@ def _options(argv: list[str] | None) -> set[str]:
     return {opt for p in command.params for opt in p.opts} if command else set()
 
 
+def _check_ascii_numbers(argv: list[str] | None) -> None:
+    """Refuse numbers written with digits other than 0-9: Python's int() would take '１６' silently."""
+    args = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(args):
+        value = arg.partition("=")[2] if arg.startswith("--") else arg
+        if not value.isascii() and all(_is_number(v) for v in value.split(",")):
+            option = arg.partition("=")[0] if arg.startswith("--") else (args[i - 1] if i else "a value")
+            raise ConfigError(f"{option} must be written with the digits 0-9, got {value!r}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 # What to try after running out of memory, and the option each piece of advice needs.
 _MEMORY_ADVICE = (("--nets", "fewer --nets"), ("--runs", "fewer --runs"), ("--widths", "smaller --widths"),
                   ("--workers", "fewer --workers"), ("--method", "--method implicit"))
@@ -69,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     # SIGINT (kill -INT) must still stop a sweep resumably.
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        _check_ascii_numbers(argv)
         rv = app(args=argv, prog_name="ntkpaths", standalone_mode=False)
     except (NtkpathsError, typer.TyperException) as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `ntkpaths` alone: the help it printed is the answer

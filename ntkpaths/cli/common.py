@@ -24,6 +24,8 @@ DEFAULT_WIDTHS = ",".join(str(w) for w in SweepConfig.widths)
 
 
 def _parse_list(option: str, text: str, kind=int) -> tuple:
+    if kind is not str and not text.isascii():  # int() would take full-width or other scripts' digits
+        raise ConfigError(f"{option} must be written with the digits 0-9, got {text!r}")
     try:
         return tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:

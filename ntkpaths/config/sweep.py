@@ -21,6 +21,9 @@ STATS = ("weights", "inputs", "joint")
 METHODS = ("auto", "explicit", "implicit", "hybrid")
 DEVICES = ("auto", "cpu", "gpu", "jax")
 ACCEL_DISTS = ("normal", "uniform")  # the laws the accelerator path draws
+# Deepest sweep: beyond it 2^-H, and the variance of F (about 4^-H), leave float64's normal range, so
+# estimates, standard errors and z-scores would print as 0, 0 and NaN; ntkpaths does not work in log space.
+MAX_DEPTH = int(-np.log2(np.finfo(np.float64).tiny)) // 2
 MIN_NETS = 100  # fewest networks before a relative-se target may stop a cell: se from fewer is unreliable
 DEFAULT_ANGLES = tuple(math.pi * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8))
 
@@ -278,6 +281,9 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         _positive_int("depth", self.depth)
+        _require(self.depth <= MAX_DEPTH, f"depth {self.depth} is too deep: beyond depth {MAX_DEPTH}, 2^-H and the "
+                                          "variance of F (~4^-H) underflow float64 (ntkpaths does not compute in "
+                                          "log space)")
         _require(len(self.input_dims) > 0, "give at least one input dim")
         for d in self.input_dims:
             _positive_int("input dim", d)
