@@ -268,3 +268,29 @@ def test_digits_other_than_ascii_are_refused(tmp_path, capsys, args):
     code, _, err = run_main(["sweep", *QUICK, *args, "--out", str(tmp_path / "x.zarr")], capsys)
     one_line_error(code, err, "digits 0-9")
     assert not (tmp_path / "x.zarr").exists()
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,unit", [("reparametrisation", "stages"), ("theorem5-training", "runs"),
+                                       ("theorem1-path-probability", "networks")])
+def test_study_progress_names_what_it_counts(tmp_path, capsys, monkeypatch, name, unit):
+    from ntkpaths.cli import common
+
+    def fake_run(spec, out, *, progress, **kwargs):
+        progress("stage", 4, 5)
+        return out / "report.md"
+
+    monkeypatch.setattr(study, "prepare", lambda *args: None)
+    monkeypatch.setattr(study, "run_study", fake_run)
+    monkeypatch.setattr(common._LogProgress, "EVERY_S", -1.0)
+    code, _, err = run_main(["study", str(ROOT / f"studies/{name}.toml"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0 and f"stage: 4/5 {unit} (80%)" in err, err
+
+
+def test_terminal_bars_name_their_own_unit():
+    from ntkpaths.cli import common
+
+    bar = common._UnitProgress("networks")
+    assert bar.tasks == [] and bar.add_task("a", total=3) == 0 and bar.add_task("b", total=5, unit="stages") == 1
+    assert [t.fields["unit"] for t in bar.tasks] == ["networks", "stages"]

@@ -144,6 +144,9 @@ def train(
     console.print(f"wrote {out}")
 
 
+STUDY_UNITS = {"sweep": "networks", "train": "runs", "reparametrisation": "stages"}  # what a study's bar counts
+
+
 @app.command()
 def study(
     path: Annotated[Path, typer.Argument(help="A study file, e.g. studies/theorem1-path-probability.toml.")],
@@ -170,7 +173,7 @@ def study(
 
         def tick(family: str, done: int, total: int) -> None:
             if family not in jobs:
-                jobs[family] = bar.add_task(family, total=total)
+                jobs[family] = bar.add_task(family, total=total, unit=STUDY_UNITS.get(spec.kind, "steps"))
             bar.update(jobs[family], completed=done, total=total)
 
         report_path = study_mod.run_study(spec, out, smoke=smoke, scheduler=scheduler, workers=workers,
