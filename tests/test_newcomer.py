@@ -294,3 +294,26 @@ def test_terminal_bars_name_their_own_unit():
     bar = common._UnitProgress("networks")
     assert bar.tasks == [] and bar.add_task("a", total=3) == 0 and bar.add_task("b", total=5, unit="stages") == 1
     assert [t.fields["unit"] for t in bar.tasks] == ["networks", "stages"]
+
+
+# --- symmetries --------------------------------------------------------------------------------
+
+def test_a_unit_with_non_positive_weights_beyond_layer_one_is_dead_without_inputs():
+    from ntkpaths import symmetry
+    from ntkpaths.allpaths import forward
+    from ntkpaths.config import ConfigError
+
+    rng = np.random.default_rng(3)
+    w = [rng.normal(size=(5, 3)), rng.normal(size=(4, 5)), rng.normal(size=(1, 4))]
+    w[1][2] = -np.abs(w[1][2])                      # unit 2 of layer 2: off for every input
+    x = rng.normal(size=(200, 3))
+    moved = symmetry.reassign_inactive(w, 2, 2, incoming=-np.arange(1.0, 6.0), outgoing=np.array([7.0]))
+    added = symmetry.add_inactive(w, 2, -np.ones((2, 5)), outgoing=rng.normal(size=(1, 2)))
+    for changed in (moved, added):
+        np.testing.assert_array_equal(forward(changed, x)[1], forward(w, x)[1])
+    # in layer 1 the inputs may be negative, so non-positive weights prove nothing
+    with pytest.raises(ConfigError, match="would change the function"):
+        symmetry.add_inactive(w, 1, -np.ones((1, 3)), outgoing=np.ones((4, 1)))
+    # and a unit with one positive incoming weight is not dead in general
+    with pytest.raises(ConfigError, match="would change the function"):
+        symmetry.add_inactive(w, 2, np.array([[1.0, -1, -1, -1, -1]]), outgoing=np.ones((1, 1)))
