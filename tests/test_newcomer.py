@@ -317,3 +317,47 @@ def test_a_unit_with_non_positive_weights_beyond_layer_one_is_dead_without_input
     # and a unit with one positive incoming weight is not dead in general
     with pytest.raises(ConfigError, match="would change the function"):
         symmetry.add_inactive(w, 2, np.array([[1.0, -1, -1, -1, -1]]), outgoing=np.ones((1, 1)))
+
+
+# --- resume keeps the history ------------------------------------------------------------------
+
+def _interrupt_after(module, name, n, monkeypatch):
+    real, calls = getattr(module, name), []
+
+    def stop(*args):
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(module, name, stop)
+    return real
+
+
+def test_resume_keeps_every_command_and_says_what_it_reused(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from ntkpaths import sweep
+    from ntkpaths.training import grid
+
+    out = tmp_path / "s.zarr"
+    first = ["sweep", *QUICK, "--widths", "4,8", "--nets-per-task", "2", "--out", str(out)]
+    real = _interrupt_after(sweep, "guarded_task", 1, monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["ntkpaths", *first])
+    assert run_main(first, capsys)[0] == 130
+    monkeypatch.setattr(sweep, "guarded_task", real)
+    monkeypatch.setattr(sys, "argv", ["ntkpaths", *first, "--resume"])
+    assert run_main([*first, "--resume"], capsys)[0] == 0
+    assert ntkpaths.load(out).attrs["command"].splitlines() == [" ".join(["ntkpaths", *first]),
+                                                                " ".join(["ntkpaths", *first, "--resume"])]
+
+    out = tmp_path / "t.zarr"
+    first = [*TRAIN, "--data", "teacher", "--widths", "4,8", "--out", str(out)]
+    real = _interrupt_after(grid, "guarded_run", 1, monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["ntkpaths", *first])
+    assert run_main(first, capsys)[0] == 130
+    monkeypatch.setattr(grid, "guarded_run", real)
+    monkeypatch.setattr(sys, "argv", ["ntkpaths", *first, "--resume"])
+    code, printed, _ = run_main([*first, "--resume"], capsys)
+    assert code == 0 and "resumed: 1 run(s) reused" in printed and "1 trained now" in printed, printed
+    assert len(ntkpaths.load(out).attrs["command"].splitlines()) == 2

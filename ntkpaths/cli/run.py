@@ -128,16 +128,24 @@ def train(
         dataset.resumable_config(out, cfg)
     grid.preflight(cfg, scheduler, workers)
     started = time.perf_counter()
+    seen: list[int] = []
+
+    def tick(done: int, total: int) -> None:
+        seen.append(done)
+        bar.update(job, completed=done, total=total)
+
     with store.locked(out), _progress("runs") as bar:
         job = bar.add_task("train", total=None)
         ds = grid.run_training(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite, resume=resume,
-                               progress=lambda done, total: bar.update(job, completed=done, total=total),
-                               on_client=_print_dashboard)
+                               progress=tick, on_client=_print_dashboard)
     console.print(_train_table(ds))
     diverged = _diverged_runs(ds)
     if diverged:
         console.print(f"{len(diverged)} run(s) diverged (loss NaN or infinite; learning rate too large?): "
                       + "; ".join(diverged), markup=False)
+    if seen and seen[0]:
+        console.print(f"resumed: {seen[0]} run(s) reused from {out}, {seen[-1] - seen[0]} trained now",
+                      markup=False, soft_wrap=True)
     console.print(f"{ds.sizes['depth'] * ds.sizes['width'] * ds.sizes['run']} runs in "
                   f"{time.perf_counter() - started:.1f} s wall, ran {ds.attrs['execution']} on {ds.attrs['device']}; "
                   f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)", markup=False)

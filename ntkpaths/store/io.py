@@ -232,12 +232,21 @@ def read_stored(path: Path) -> xr.Dataset:
 
 def finalize(path: Path, ds: xr.Dataset) -> None:
     """Write the final values (summaries, and raw with any surplus networks blanked) and mark complete."""
+    ds.attrs["command"] = _command_history(path, ds.attrs.get("command", ""))
     shutil.rmtree(path / DONE_DIR, ignore_errors=True)
     data = ds.drop_vars([v for v in ("inputs", "pair_inputs") if v in ds] + list(ds.coords))
     data.to_zarr(path, mode="a", zarr_format=2, consolidated=False)
     group = zarr.open_group(str(path), mode="r+")
     group.attrs.update({"complete": 1})
     zarr.consolidate_metadata(str(path))
+
+
+def _command_history(path: Path, command: str) -> str:
+    """Every command that wrote the store, oldest first, one per line (a resume adds its own)."""
+    history = [line for line in str(_attrs(path).get("command", "")).splitlines() if line]
+    if command and (not history or history[-1] != command):
+        history.append(command)
+    return "\n".join(history)
 
 
 def load(path: str | Path) -> xr.Dataset:
