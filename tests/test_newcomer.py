@@ -361,3 +361,28 @@ def test_resume_keeps_every_command_and_says_what_it_reused(tmp_path, capsys, mo
     code, printed, _ = run_main([*first, "--resume"], capsys)
     assert code == 0 and "resumed: 1 run(s) reused" in printed and "1 trained now" in printed, printed
     assert len(ntkpaths.load(out).attrs["command"].splitlines()) == 2
+
+
+# --- help ---------------------------------------------------------------------------------------
+
+def _commands():
+    import typer.main
+
+    return typer.main.get_command(cli.app).commands
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_help_shows_every_bracketed_text(name):
+    """rich reads '[default: ...]' as markup and drops it unless the help text escapes it."""
+    import re
+
+    result = runner.invoke(cli.app, [name, "--help"], terminal_width=100)
+    assert result.exit_code == 0
+    shown = " ".join(result.output.replace("│", " ").split())
+    for param in _commands()[name].params:
+        text = (getattr(param, "help", None) or "").replace("\\[", "[")
+        for bracketed in re.findall(r"\[[^\]]*\]", text):
+            assert " ".join(bracketed.split()) in shown, (param.name, bracketed)
+    expected = {"sweep": "[default: 8]", "study": "[default: data/NAME, or data/NAME-smoke with --smoke]",
+                "plot": "[default: PATH without .zarr, plus -figures]"}
+    assert expected.get(name, "") in shown

@@ -14,7 +14,7 @@ from .tables import CELL_DIMS, _cells, _label, _train_table, _verdict_table
 @app.command("plot")
 def plot_command(
     path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpaths sweep'.")],
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the PNGs [default: PATH without .zarr, plus -figures].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the PNGs \\[default: PATH without .zarr, plus -figures].")] = None,
 ) -> None:
     """Write the figures of any ntkpaths dataset (sweep, training, reparametrisation) as PNG files."""
     from .. import plot, store
@@ -55,7 +55,7 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
 @app.command("report")
 def report_command(
     path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpaths sweep' or 'ntkpaths study'.")],
-    out: Annotated[Optional[Path], typer.Option(help="Markdown file [default: next to PATH, PATH stem + -report.md].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Markdown file \\[default: next to PATH, PATH stem + -report.md].")] = None,
     figures: Annotated[bool, typer.Option(help="Also draw the figures and embed them.")] = True,
 ) -> None:
     """Write a markdown report: configuration, a verdict table per claim, figures."""
