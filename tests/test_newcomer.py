@@ -386,3 +386,45 @@ def test_help_shows_every_bracketed_text(name):
     expected = {"sweep": "[default: 8]", "study": "[default: data/NAME, or data/NAME-smoke with --smoke]",
                 "plot": "[default: PATH without .zarr, plus -figures]"}
     assert expected.get(name, "") in shown
+
+
+# --- tables at 80 columns -----------------------------------------------------------------------
+
+def _cell_texts(table):
+    return [str(cell) for column in table.columns for cell in column._cells]
+
+
+def _assert_nothing_cut(table):
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(width=80, file=buffer).print(table)
+    shown = buffer.getvalue()
+    assert "…" not in shown, shown
+    for text in _cell_texts(table):
+        for token in text.split():
+            assert token in shown, (token, shown)
+    return shown
+
+
+def test_tables_never_cut_numbers_at_80_columns(tmp_path):
+    from ntkpaths.cli import tables
+
+    out = tmp_path / "wide.zarr"
+    result = runner.invoke(cli.app, ["sweep", "--depth", "8", "--widths", "4,512", "--nets", "3", "--input-dims",
+                                     "8,64", "--seed", "0", "--scheduler", "synchronous", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = ntkpaths.load(out)
+    shown = _assert_nothing_cut(tables._summary_table(ds))
+    assert "p_active" in shown and "2^-H" in shown                 # headers whole too
+    info = runner.invoke(cli.app, ["info", str(out)], terminal_width=80)
+    assert info.exit_code == 0 and "…" not in info.output
+
+    train = tmp_path / "t.zarr"
+    code = runner.invoke(cli.app, [*TRAIN, "--data", "teacher", "--depths", "1,2", "--widths", "4,1024",
+                                   "--out", str(train)]).exit_code
+    assert code == 0
+    shown = _assert_nothing_cut(tables._train_table(ntkpaths.load(train)))
+    assert "change" in shown and "2^-H" in shown

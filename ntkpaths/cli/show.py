@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from .common import app, console
-from .tables import CELL_DIMS, _cells, _label, _train_table, _verdict_table
+from .tables import CELL_DIMS, HEADERS, _cells, _columns, _label, _train_table, _verdict_table
 
 
 @app.command("plot")
@@ -40,9 +40,8 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
         return
     z = aggregate.z_scores(ds)
     table = Table(title=f"{path}  ({ds.attrs['init']}, inputs {ds.attrs['input_kind']}, seed {ds.attrs['seed_entropy']})")
-    keys = [d for d in CELL_DIMS if d in ds.dims]
-    for col in (*keys, "depth", "networks", "p_active", "se", "2^-H", "z"):
-        table.add_column(col, justify="right")
+    _columns(table, (*(HEADERS.get(d, d) for d in CELL_DIMS if d in ds.dims), "depth", "nets", "p_active", "se",
+                     "2^-H", "z"))
     for sel in _cells(ds):
         for d in ds["depth"].values:
             cell = ds.sel(sel).sel(depth=d)
