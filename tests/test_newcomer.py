@@ -428,3 +428,23 @@ def test_tables_never_cut_numbers_at_80_columns(tmp_path):
     assert code == 0
     shown = _assert_nothing_cut(tables._train_table(ntkpaths.load(train)))
     assert "change" in shown and "2^-H" in shown
+
+
+# --- loading results ----------------------------------------------------------------------------
+
+def test_load_gives_numpy_and_described_variables(dataset, tmp_path):
+    ds = ntkpaths.load(dataset)
+    assert isinstance(ds.p_active.data, np.ndarray) and isinstance(ds.active_fraction.data, np.ndarray)
+    assert ds.p_active.sel(width=4, depth=2).item() == pytest.approx(float(ds.p_active.values[0, 1]))
+    assert ds.attrs["complete"] is True
+    lazy = ntkpaths.load(dataset, lazy=True)
+    assert not isinstance(lazy.p_active.data, np.ndarray)
+    full = tmp_path / "all.zarr"
+    assert runner.invoke(cli.app, ["sweep", *QUICK, "--method", "explicit", "--out", str(full)]).exit_code == 0
+    ds = ntkpaths.load(full)
+    raw = ["weight_num", "weight_den", "weight_tz", "input_num", "input_den", "xvalue_num", "xvalue_den",
+           "joint_fraction", "active_fraction"]
+    for name in [*raw, "width", "depth", "layer", "network", "input"]:
+        assert ds[name].attrs.get("long_name"), name
+    for name in raw:
+        assert ds[name].attrs.get("description"), name

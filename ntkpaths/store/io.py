@@ -237,7 +237,7 @@ def finalize(path: Path, ds: xr.Dataset) -> None:
     data = ds.drop_vars([v for v in ("inputs", "pair_inputs") if v in ds] + list(ds.coords))
     data.to_zarr(path, mode="a", zarr_format=2, consolidated=False)
     group = zarr.open_group(str(path), mode="r+")
-    group.attrs.update({"complete": 1})
+    group.attrs.update({"complete": True})
     zarr.consolidate_metadata(str(path))
 
 
@@ -249,13 +249,24 @@ def _command_history(path: Path, command: str) -> str:
     return "\n".join(history)
 
 
-def load(path: str | Path) -> xr.Dataset:
+def load(path: str | Path, *, lazy: bool = False) -> xr.Dataset:
     """Open a finished ntkpaths dataset, checking that it is one.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.zarr`` store written by ntkpaths (or a netCDF copy of one).
+    lazy : bool
+        False (the default) reads every variable into memory as numpy
+        arrays, as ``xarray.open_dataset`` does for a netCDF file, so
+        ``.item()``, ``.values`` and numpy functions work at once. True keeps
+        them as lazy dask arrays (for stores larger than memory); call
+        ``.compute()`` or ``.load()`` on what you need.
 
     Examples
     --------
     >>> ds = ntkpaths.load("data/sweep-depth8.zarr")  # doctest: +SKIP
-    >>> ds.p_active.sel(width=1024)                     # doctest: +SKIP
+    >>> ds.p_active.sel(width=1024, depth=8).item()     # doctest: +SKIP
     """
     path = Path(path)
     if not path.exists():
@@ -271,7 +282,7 @@ def load(path: str | Path) -> xr.Dataset:
     if not ds.attrs.get("complete") or any(v not in ds for v in SCHEMAS[schema]):
         command = COMMANDS.get(schema, "study")
         raise StoreError(f"{path} holds an unfinished {command}; finish it with 'ntkpaths {command} ... --resume'")
-    return ds
+    return ds if lazy else ds.load()
 
 
 def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:
