@@ -448,3 +448,28 @@ def test_load_gives_numpy_and_described_variables(dataset, tmp_path):
         assert ds[name].attrs.get("long_name"), name
     for name in raw:
         assert ds[name].attrs.get("description"), name
+
+
+# --- memory pre-check of training ---------------------------------------------------------------
+
+PEAK_SCRIPT = """
+import resource, sys
+from ntkpaths.config import TrainConfig
+from ntkpaths.training import grid
+cfg = TrainConfig(depths=(2,), widths=(1536,), runs=1, steps=1, checkpoints=2, n_train=64, n_test=16,
+                  data="digits", seed=0)
+grid.run_training(cfg, scheduler="synchronous")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, grid.peak_bytes(cfg))
+"""
+
+
+def test_training_memory_estimate_covers_the_measured_peak():
+    """A run whose estimate fits must not be killed: the estimate covers the real peak RSS, and is not so
+    loose that it refuses runs that fit (24 bytes per weight, the old budget, lies 30% below this peak)."""
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured, estimate = (int(v) for v in done.stdout.split()[-2:])
+    assert measured <= estimate <= 1.4 * measured, (measured / 2**30, estimate / 2**30)
