@@ -473,3 +473,15 @@ def test_training_memory_estimate_covers_the_measured_peak():
     assert done.returncode == 0, done.stderr[-2000:]
     measured, estimate = (int(v) for v in done.stdout.split()[-2:])
     assert measured <= estimate <= 1.4 * measured, (measured / 2**30, estimate / 2**30)
+
+
+def test_a_lost_task_in_a_study_gives_no_resume_advice(tmp_path, capsys, monkeypatch):
+    from ntkpaths.config import NtkpathsError
+
+    def lost(*args, **kwargs):
+        raise NtkpathsError("the cluster lost task width=8: KilledWorker; finished work is kept: rerun with --resume")
+
+    monkeypatch.setattr(study, "run_study", lost)
+    code, _, err = run_main(["study", str(THEOREM1), "--smoke", "--out", str(tmp_path / "o")], capsys)
+    one_line_error(code, err, "the cluster lost task width=8: KilledWorker")
+    assert "--resume" not in err and "kept" not in err

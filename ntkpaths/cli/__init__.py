@@ -6,6 +6,7 @@ can cause into one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
+import re
 import signal
 import sys
 
@@ -76,6 +77,10 @@ def _memory_advice(argv: list[str] | None) -> str:
     return f"; use {', '.join(tips[:-1])}{' or ' if len(tips) > 1 else ''}{tips[-1]}" if tips else ""
 
 
+# Advice to resume, which the lower layers give but only some commands can follow (a study keeps no store).
+_RESUME_ADVICE = re.compile(r"[;,]?\s*(finished work is kept:?\s*)?rerun with --resume")
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # so that clusters close and the store stays resumable
 
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `ntkpaths` alone: the help it printed is the answer
             sys.exit(0)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        _fail(message)
+        _fail(message if "--resume" in _options(argv) else _RESUME_ADVICE.sub("", message))
     except OSError as exc:  # the environment: a full disk, a vanished folder, a lost connection
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         resumable = "--resume" in _options(argv)
