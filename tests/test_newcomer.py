@@ -413,7 +413,7 @@ def test_tables_never_cut_numbers_at_80_columns(tmp_path):
     from ntkpaths.cli import tables
 
     out = tmp_path / "wide.zarr"
-    result = runner.invoke(cli.app, ["sweep", "--depth", "8", "--widths", "4,512", "--nets", "3", "--input-dims",
+    result = runner.invoke(cli.app, ["sweep", "--depth", "8", "--widths", "4,64", "--nets", "3", "--input-dims",
                                      "8,64", "--seed", "0", "--scheduler", "synchronous", "--out", str(out)])
     assert result.exit_code == 0, result.output
     ds = ntkpaths.load(out)
@@ -423,7 +423,7 @@ def test_tables_never_cut_numbers_at_80_columns(tmp_path):
     assert info.exit_code == 0 and "…" not in info.output
 
     train = tmp_path / "t.zarr"
-    code = runner.invoke(cli.app, [*TRAIN, "--data", "teacher", "--depths", "1,2", "--widths", "4,1024",
+    code = runner.invoke(cli.app, [*TRAIN, "--data", "teacher", "--depths", "1,2", "--widths", "4,64",
                                    "--out", str(train)]).exit_code
     assert code == 0
     shown = _assert_nothing_cut(tables._train_table(ntkpaths.load(train)))
