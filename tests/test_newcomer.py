@@ -485,3 +485,19 @@ def test_a_lost_task_in_a_study_gives_no_resume_advice(tmp_path, capsys, monkeyp
     code, _, err = run_main(["study", str(THEOREM1), "--smoke", "--out", str(tmp_path / "o")], capsys)
     one_line_error(code, err, "the cluster lost task width=8: KilledWorker")
     assert "--resume" not in err and "kept" not in err
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_input_files_whose_activations_overflow_or_vanish_are_refused(tmp_path, capsys, scale):
+    path = tmp_path / "x.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(4, 8)) * scale)
+    code, _, err = run_main(["sweep", *QUICK, "--inputs", str(path), "--out", str(tmp_path / "x.zarr")], capsys)
+    one_line_error(code, err, "overflow or vanish", "rescale the inputs")
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_absurd_run_counts_get_one_line(tmp_path, capsys):
+    out = tmp_path / "t.zarr"
+    code, _, err = run_main([*TRAIN, "--data", "teacher", "--runs", "99999999999999999999", "--out", str(out)], capsys)
+    one_line_error(code, err, "--runs 99999999999999999999", "GiB")
+    assert not out.exists()

@@ -88,6 +88,15 @@ def sweep(
     console.print(f"wrote {out}")
 
 
+def _results_nbytes(cfg) -> int:
+    """Bytes of a training grid's per-run arrays in memory (Python integers: no overflow)."""
+    import math
+
+    from ..training import dataset
+
+    return 8 * sum(math.prod(dataset._shape(cfg, name)) for name in dataset.PER_STEP + dataset.PER_RUN)
+
+
 @app.command()
 def train(
     depths: Annotated[str, typer.Option(help="Comma-separated numbers of hidden layers.")] = "1,2,4",
@@ -123,6 +132,7 @@ def train(
     from ..training import dataset, grid
 
     out = out or Path("data") / f"train-depth{max(cfg.depths)}.zarr"
+    store.check_results_fit(_results_nbytes(cfg), f"--runs {cfg.runs}", "use fewer runs or checkpoints")
     store.check_writable(out, overwrite, resume)
     if resume and out.exists() and not overwrite:
         dataset.resumable_config(out, cfg)

@@ -24,6 +24,7 @@ ACCEL_DISTS = ("normal", "uniform")  # the laws the accelerator path draws
 # Deepest sweep: beyond it 2^-H, and the variance of F (about 4^-H), leave float64's normal range, so
 # estimates, standard errors and z-scores would print as 0, 0 and NaN; ntkpaths does not work in log space.
 MAX_DEPTH = int(-np.log2(np.finfo(np.float64).tiny)) // 2
+INPUT_RANGE = (1e-30, 1e30)  # largest |x| of an input file: beyond it float32 activations overflow or vanish
 MIN_NETS = 100  # fewest networks before a relative-se target may stop a cell: se from fewer is unreliable
 DEFAULT_ANGLES = tuple(math.pi * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8))
 
@@ -209,6 +210,11 @@ def read_inputs(path: str | Path) -> np.ndarray:
     _require(np.issubdtype(x.dtype, np.number), f"input file {path} must hold numbers, got dtype {x.dtype}")
     x = x.astype(np.float64)
     _require(bool(np.isfinite(x).all()), f"input file {path} holds NaN or infinite values")
+    biggest = float(np.abs(x).max())
+    _require(biggest == 0 or INPUT_RANGE[0] <= biggest <= INPUT_RANGE[1],
+             f"input file {path} holds values of size {biggest:.3g}, which overflow or vanish in the "
+             "activations (float32 by default); rescale the inputs (a bias-free network's activation "
+             "pattern does not depend on their scale)")
     return x
 
 

@@ -106,6 +106,17 @@ def check_output_folder(folder: Path) -> None:
     probe_folder(folder)
 
 
+def check_results_fit(need: int, option: str, advice: str, available: int | None = None) -> None:
+    """Refuse, before any work, results of ``need`` bytes that cannot be held in memory, naming the option."""
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    if need > available:
+        raise StoreError(f"{option}: the results would need ~{need / 2**30:.3g} GiB of memory, but "
+                         f"{available / 2**30:.1f} GiB are available; {advice}")
+
+
 _HELD: dict[Path, int] = {}  # locks this process holds, with their nesting depth
 
 

@@ -22,7 +22,7 @@ import xarray as xr
 from ..aggregate import summarise
 from ..config import SweepConfig
 from ..netstats import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
-from .io import (SCHEMAS, StoreError, _attrs, create_template, done_markers, read_stored, stored_config, version,
+from .io import (SCHEMAS, StoreError, _attrs, check_results_fit, create_template, done_markers, read_stored, stored_config, version,
                  write_region)
 
 SCHEMA = "ntkpaths.sweep/2"
@@ -57,15 +57,8 @@ def raw_nbytes(cfg: SweepConfig) -> int:
 
 def check_raw_memory(cfg: SweepConfig, available: int | None = None) -> None:
     """Refuse, before any work, a sweep whose per-network results cannot be held in memory."""
-    if available is None:
-        import psutil
-
-        available = psutil.virtual_memory().available
-    need = raw_nbytes(cfg)
-    if need > available:
-        option = f"--max-nets {cfg.max_nets}" if cfg.rel_se is not None else f"--nets {cfg.nets}"
-        raise StoreError(f"{option}: the per-network results would need ~{need / 2**30:.3g} GiB of memory, "
-                         f"but {available / 2**30:.1f} GiB are available; draw fewer networks")
+    option = f"--max-nets {cfg.max_nets}" if cfg.rel_se is not None else f"--nets {cfg.nets}"
+    check_results_fit(raw_nbytes(cfg), option, "draw fewer networks", available)
 
 
 def put_block(raw: dict[str, np.ndarray], cfg: SweepConfig, task, block: dict[str, np.ndarray]) -> None:
