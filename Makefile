@@ -17,6 +17,7 @@ $(SWEEP): | $(BIN)/.installed
 
 figures: $(SWEEP) $(BIN)/.installed
 	$(BIN)/ntkpaths plot $(SWEEP)
+	@echo "'source $(VENV)/bin/activate' puts ntkpaths on your PATH"
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

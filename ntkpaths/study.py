@@ -259,12 +259,42 @@ def run_study(study: Study, out_dir: Path, *, smoke: bool = False, scheduler: st
     if reuse:
         ds = store.load(out_dir / "dataset.zarr").load()
     else:
+        check_output(out_dir, smoke)
         ds = kind.run(study, smoke, scheduler, workers, progress)
         ds.attrs["study"] = study.name
+        ds.attrs["smoke"] = int(smoke)
         store.write(ds, out_dir / "dataset.zarr", overwrite=True)
     figures = plot.make_figures(ds, out_dir / "figures", names=study.figures)
-    return report.write_report(ds, out_dir / "report.md", title=study.title, question=study.question,
+    title, question = study.title, study.question
+    if ds.attrs.get("smoke"):
+        title = f"SMOKE RUN: {title}"
+        question = (f"{SMOKE_NOTE} {question}").strip()
+    return report.write_report(ds, out_dir / "report.md", title=title, question=question,
                                rows=kind.verdicts(ds, study.claims), figures=figures)
+
+
+SMOKE_NOTE = ("(This is a smoke run: the study's tiny [smoke] size, which checks the pipeline. Its verdicts "
+              "are not the study's results.)")
+
+
+def default_folder(study: Study, smoke: bool = False) -> Path:
+    """Where a study writes by default: ``data/NAME``, or ``data/NAME-smoke`` for a smoke run, so that a
+    smoke run never replaces the full results."""
+    return Path("data") / (study.name + ("-smoke" if smoke else ""))
+
+
+def check_output(out_dir: Path, smoke: bool) -> None:
+    """Refuse, before any work, a smoke run into a folder that holds a full run's dataset or report
+    (the dataset of committed results is not in git, their report is)."""
+    if not smoke:
+        return
+    attrs = store.io._attrs(out_dir / "dataset.zarr")
+    full_data = attrs.get("schema") in store.SCHEMAS and not attrs.get("smoke")
+    report_path = out_dir / "report.md"
+    full_report = report_path.is_file() and not report_path.read_text(errors="replace").startswith("# SMOKE RUN")
+    if full_data or full_report:
+        raise store.StoreError(f"{out_dir} holds the full results of a study; a smoke run would replace "
+                               f"them: choose another --out")
 
 
 def _run_sweeps(study: Study, smoke: bool, scheduler, workers, progress) -> xr.Dataset:

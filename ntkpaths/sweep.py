@@ -58,6 +58,7 @@ def preflight(cfg: SweepConfig, scheduler: str | None, workers: int | None) -> e
     on_device = cfg.device in ("gpu", "jax")
     if on_device and scheduler is None and workers is None:
         scheduler = "synchronous"  # one process drives the device; dask workers would split it
+    store.check_raw_memory(cfg)  # the driver holds every network's results
     execution = execute.choose(scheduler, workers, work_seconds(cfg))
     if on_device:
         check_device(cfg)

@@ -171,14 +171,16 @@ def widen(weights: Sequence[np.ndarray], k: int) -> Weights:
     return out
 
 
-def _silent(incoming: np.ndarray, outgoing: np.ndarray, h: np.ndarray | None) -> bool:
-    """True when a unit contributes nothing: zero outgoing or incoming weights, or off on every column of h."""
-    return (not outgoing.any() or not incoming.any()
+def _silent(incoming: np.ndarray, outgoing: np.ndarray, h: np.ndarray | None, layer: int) -> bool:
+    """True when a unit contributes nothing: zero outgoing or incoming weights, incoming weights all <= 0
+    in a layer >= 2 (its inputs are ReLU outputs, never negative, so it is off for every input), or off
+    on every column of h."""
+    return (not outgoing.any() or not incoming.any() or (layer >= 2 and bool((incoming <= 0).all()))
             or (h is not None and bool((incoming @ h <= 0).all())))
 
 
-_SILENT = ("zero outgoing weights, zero incoming weights, or (with inputs x) incoming weights "
-           "that keep it off on every input")
+_SILENT = ("zero outgoing weights, zero incoming weights, incoming weights all <= 0 (hidden layers >= 2), "
+           "or (with inputs x) incoming weights that keep it off on every input")
 
 
 def add_inactive(weights: Sequence[np.ndarray], layer: int, incoming, outgoing=None, x=None) -> Weights:
@@ -187,8 +189,10 @@ def add_inactive(weights: Sequence[np.ndarray], layer: int, incoming, outgoing=N
     Each new unit must have zero outgoing weights (an inactive unit: its
     incoming weights are free), or zero incoming weights (inactive
     propagation: without a bias it is always off, so its outgoing weights are
-    free), or -- given inputs ``x`` -- incoming weights that keep it off on
-    every one of them; the function is then unchanged on those inputs only.
+    free), or, in a hidden layer >= 2, incoming weights all <= 0 (its inputs
+    are ReLU outputs, never negative, so it is off for every input), or --
+    given inputs ``x`` -- incoming weights that keep it off on every one of
+    them; the function is then unchanged on those inputs only.
 
     Parameters
     ----------
@@ -206,7 +210,7 @@ def add_inactive(weights: Sequence[np.ndarray], layer: int, incoming, outgoing=N
                           f"({fan_out}, units) weights, got {w_in.shape} and {w_out.shape}")
     h = None if x is None else _layer_input(weights, x, layer)
     for c in range(w_in.shape[0]):
-        if not _silent(w_in[c], w_out[:, c], h):
+        if not _silent(w_in[c], w_out[:, c], h, layer):
             raise ConfigError(f"new unit {c} of hidden layer {layer} would change the function: give it {_SILENT}")
     out = _copy(weights)
     out[layer - 1] = np.vstack([out[layer - 1], w_in])
@@ -220,7 +224,8 @@ def reassign_inactive(weights: Sequence[np.ndarray], layer: int, unit: int, inco
     """Give a unit that contributes nothing other weights that contribute nothing (Berner et al., 2019,
     "How degenerate is the parametrization of neural networks with the ReLU activation function?").
 
-    A dead unit (off on every input, or with zero incoming weights) may have
+    A dead unit (off on every input: zero incoming weights, or in a layer
+    >= 2 incoming weights all <= 0, or off on the given inputs) may have
     any outgoing weights and any incoming weights that keep it dead; a unit
     with zero outgoing weights may have any incoming weights. Both the old and
     the new weights must make the unit silent (see :func:`add_inactive`), so
@@ -245,10 +250,10 @@ def reassign_inactive(weights: Sequence[np.ndarray], layer: int, unit: int, inco
         raise ConfigError(f"unit {unit} of hidden layer {layer} needs incoming {old_in.shape} and outgoing "
                           f"{old_out.shape} weights, got {new_in.shape} and {new_out.shape}")
     h = None if x is None else _layer_input(weights, x, layer)
-    if not _silent(old_in, old_out, h):
+    if not _silent(old_in, old_out, h, layer):
         raise ConfigError(f"unit {unit} of hidden layer {layer} contributes to the function; only a unit with "
                           f"{_SILENT} can be reassigned")
-    if not _silent(new_in, new_out, h):
+    if not _silent(new_in, new_out, h, layer):
         raise ConfigError(f"the new weights of unit {unit} of hidden layer {layer} would change the function: "
                           f"give it {_SILENT}")
     out[layer - 1][unit], out[layer][:, unit] = new_in, new_out

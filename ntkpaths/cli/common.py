@@ -24,6 +24,8 @@ DEFAULT_WIDTHS = ",".join(str(w) for w in SweepConfig.widths)
 
 
 def _parse_list(option: str, text: str, kind=int) -> tuple:
+    if kind is not str and not text.isascii():  # int() would take full-width or other scripts' digits
+        raise ConfigError(f"{option} must be written with the digits 0-9, got {text!r}")
     try:
         return tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
@@ -43,14 +45,28 @@ def _input_config(inputs: str, n_inputs: int, scale: float) -> tuple[InputConfig
 
 
 def _progress(unit: str = "networks"):
-    """A live bar on a terminal; in a log (stderr not a terminal), a plain line now and then."""
+    """A live bar on a terminal; in a log (stderr not a terminal), a plain line now and then.
+
+    ``unit`` names what the bars count; ``add_task(..., unit=...)`` can name another for one bar.
+    """
     if not err_console.is_terminal:
         return _LogProgress(unit)
     # Transient: the bar leaves the terminal when the work ends, so an error is the only line left
     # on stderr; the summary printed afterwards gives the counts and the time.
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    console=err_console, transient=True)
+    return _UnitProgress(unit, TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                         TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TextColumn("eta"),
+                         TimeRemainingColumn(), console=err_console, transient=True)
+
+
+class _UnitProgress(Progress):
+    """A rich Progress whose bars each name what they count."""
+
+    def __init__(self, unit: str, *columns, **kwargs):
+        super().__init__(*columns, **kwargs)
+        self.unit = unit
+
+    def add_task(self, description: str, *args, unit: str | None = None, **fields) -> int:
+        return super().add_task(description, *args, unit=unit or self.unit, **fields)
 
 
 class _LogProgress:
@@ -68,8 +84,8 @@ class _LogProgress:
     def __exit__(self, *exc) -> None:
         return None
 
-    def add_task(self, description: str, total=None) -> int:
-        self.labels.append(description)
+    def add_task(self, description: str, total=None, unit: str | None = None) -> int:
+        self.labels.append((description, unit or self.unit))
         return len(self.labels) - 1
 
     def update(self, job: int, completed: int, total=None) -> None:
@@ -77,7 +93,8 @@ class _LogProgress:
         if now - self.last < self.EVERY_S or not total:
             return
         self.last = now
-        err_console.print(f"{self.labels[job]}: {completed}/{total} {self.unit} ({completed / total:.0%}), "
+        label, unit = self.labels[job]
+        err_console.print(f"{label}: {completed}/{total} {unit} ({completed / total:.0%}), "
                           f"{now - self.started:.0f} s", markup=False, highlight=False)
 
 

@@ -32,16 +32,16 @@ def sweep(
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     stats: Annotated[str, typer.Option(help="Statistics besides P(active), comma-separated: weights, inputs, joint; 'none' for none.")] = ",".join(STATS),
     angles: Annotated[str, typer.Option(help="Angles of the input pairs for the joint statistic, e.g. pi/16,pi/2 or radians.")] = "pi/16,pi/8,pi/4,pi/2,3pi/4,7pi/8",
-    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums), implicit (activations from their exact law; one tracked weight per neuron) or hybrid (with --rel-se: explicit networks until E[t|Z=1] reaches the target, implicit ones for P(active) and joint). auto: hybrid with --rel-se and weights, explicit for edge statistics without a target, else implicit.")] = "auto",
+    method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums), implicit (activations from their exact law; one tracked weight per neuron) or hybrid (with --rel-se: explicit networks until E\\[t|Z=1] reaches the target, implicit ones for P(active) and joint). auto: hybrid with --rel-se and weights, explicit for edge statistics without a target, else implicit.")] = "auto",
     rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until every requested statistic's relative se reaches this (replaces --nets).")] = None,
     max_nets: Annotated[int, typer.Option(help="Most networks per cell with --rel-se.")] = SweepConfig.max_nets,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/sweep-depthDEPTH.zarr].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output .zarr path \\[default: data/sweep-depthDEPTH.zarr].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted sweep in --out (same options).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous' (in-process), 'local' (a local dask cluster) or a dask scheduler address tcp://HOST:PORT; default: in-process for sweeps too small to pay for a local cluster's start-up, else a local cluster.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores]; giving it starts one.")] = None,
-    nets_per_task: Annotated[Optional[int], typer.Option(help="Networks per dask task (results do not depend on it) [default: 100; 4096 on a GPU].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster \\[default: the cores]; giving it starts one.")] = None,
+    nets_per_task: Annotated[Optional[int], typer.Option(help="Networks per dask task (results do not depend on it) \\[default: 100; 4096 on a GPU].")] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when JAX sees one), cpu (the numpy reference), gpu, or jax (the accelerator code on JAX's default device).")] = "auto",
 ) -> None:
     """Sweep widths and depths; write one dataset and print a summary."""
@@ -88,6 +88,15 @@ def sweep(
     console.print(f"wrote {out}")
 
 
+def _results_nbytes(cfg) -> int:
+    """Bytes of a training grid's per-run arrays in memory (Python integers: no overflow)."""
+    import math
+
+    from ..training import dataset
+
+    return 8 * sum(math.prod(dataset._shape(cfg, name)) for name in dataset.PER_STEP + dataset.PER_RUN)
+
+
 @app.command()
 def train(
     depths: Annotated[str, typer.Option(help="Comma-separated numbers of hidden layers.")] = "1,2,4",
@@ -95,7 +104,7 @@ def train(
     runs: Annotated[int, typer.Option(help="Independent runs (data subset, initial network) per (depth, width).")] = 8,
     steps: Annotated[int, typer.Option(help="Gradient steps per run (0 measures the initial networks only).")] = 1000,
     lr: Annotated[float, typer.Option(help="Learning rate (>= 0; 0 is a control run). With --param standard the step uses lr / width.")] = 1.0,
-    batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for SGD [default: full-batch gradient descent].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for SGD \\[default: full-batch gradient descent].")] = None,
     param: Annotated[str, typer.Option(help="ntk (N(0,1) parameters, forward scales sqrt(2/fan_in); lr independent of width) or standard (He weights).")] = "ntk",
     data: Annotated[str, typer.Option(help="digits (scikit-learn's 8x8 digits, bundled), teacher (a random ReLU network labels uniform inputs) or a .npz file with arrays X and y.")] = "digits",
     n_train: Annotated[int, typer.Option(help="Training samples drawn per run.")] = 256,
@@ -104,11 +113,11 @@ def train(
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     loss_tolerance: Annotated[float, typer.Option(help="A run whose final training loss is at most this reached a global minimum.")] = 1e-3,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output .zarr path [default: data/train-depthD.zarr, D the largest depth].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output .zarr path \\[default: data/train-depthD.zarr, D the largest depth].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted training sweep in --out (same options).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster [default: the cores].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster \\[default: the cores].")] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when JAX sees one), cpu or gpu.")] = "auto",
 ) -> None:
     """Train one network per (depth, width, run) and measure how far its paths move (Theorem 5)."""
@@ -123,34 +132,46 @@ def train(
     from ..training import dataset, grid
 
     out = out or Path("data") / f"train-depth{max(cfg.depths)}.zarr"
+    store.check_results_fit(_results_nbytes(cfg), f"--runs {cfg.runs}", "use fewer runs or checkpoints")
     store.check_writable(out, overwrite, resume)
     if resume and out.exists() and not overwrite:
         dataset.resumable_config(out, cfg)
     grid.preflight(cfg, scheduler, workers)
     started = time.perf_counter()
+    seen: list[int] = []
+
+    def tick(done: int, total: int) -> None:
+        seen.append(done)
+        bar.update(job, completed=done, total=total)
+
     with store.locked(out), _progress("runs") as bar:
         job = bar.add_task("train", total=None)
         ds = grid.run_training(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite, resume=resume,
-                               progress=lambda done, total: bar.update(job, completed=done, total=total),
-                               on_client=_print_dashboard)
+                               progress=tick, on_client=_print_dashboard)
     console.print(_train_table(ds))
     diverged = _diverged_runs(ds)
     if diverged:
         console.print(f"{len(diverged)} run(s) diverged (loss NaN or infinite; learning rate too large?): "
                       + "; ".join(diverged), markup=False)
+    if seen and seen[0]:
+        console.print(f"resumed: {seen[0]} run(s) reused from {out}, {seen[-1] - seen[0]} trained now",
+                      markup=False, soft_wrap=True)
     console.print(f"{ds.sizes['depth'] * ds.sizes['width'] * ds.sizes['run']} runs in "
                   f"{time.perf_counter() - started:.1f} s wall, ran {ds.attrs['execution']} on {ds.attrs['device']}; "
                   f"seed entropy {ds.attrs['seed_entropy']} (replay with --seed)", markup=False)
     console.print(f"wrote {out}")
 
 
+STUDY_UNITS = {"sweep": "networks", "train": "runs", "reparametrisation": "stages"}  # what a study's bar counts
+
+
 @app.command()
 def study(
     path: Annotated[Path, typer.Argument(help="A study file, e.g. studies/theorem1-path-probability.toml.")],
-    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: data/NAME].")] = None,
-    smoke: Annotated[bool, typer.Option(help="Run the study's tiny [smoke] size (checks the pipeline).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder \\[default: data/NAME, or data/NAME-smoke with --smoke].")] = None,
+    smoke: Annotated[bool, typer.Option(help="Run the study's tiny \\[smoke] size (checks the pipeline).")] = False,
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster [default: the cores].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes of the local cluster \\[default: the cores].")] = None,
     reuse: Annotated[bool, typer.Option(help="Redraw figures and report from the study's existing dataset; run nothing.")] = False,
 ) -> None:
     """Run a declarative study (a sweep per family, a training grid or the reparametrisation study), its figures, and a markdown report with verdicts."""
@@ -160,15 +181,17 @@ def study(
 
     spec = study_mod.load_study(path)
     study_mod.prepare(spec, smoke, scheduler, workers)  # refuse a bad study before any work
-    out = out or Path("data") / spec.name
-    store.probe_folder(out)
+    out = out or study_mod.default_folder(spec, smoke)
+    store.check_output_folder(out)
+    if not reuse:
+        study_mod.check_output(out, smoke)
     started = time.perf_counter()
     with _progress() as bar:
         jobs: dict = {}
 
         def tick(family: str, done: int, total: int) -> None:
             if family not in jobs:
-                jobs[family] = bar.add_task(family, total=total)
+                jobs[family] = bar.add_task(family, total=total, unit=STUDY_UNITS.get(spec.kind, "steps"))
             bar.update(jobs[family], completed=done, total=total)
 
         report_path = study_mod.run_study(spec, out, smoke=smoke, scheduler=scheduler, workers=workers,

@@ -8,19 +8,20 @@ import typer
 from rich.table import Table
 
 from .common import app, console
-from .tables import CELL_DIMS, _cells, _label, _train_table, _verdict_table
+from .tables import CELL_DIMS, HEADERS, _cells, _columns, _label, _train_table, _verdict_table
 
 
 @app.command("plot")
 def plot_command(
     path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpaths sweep'.")],
-    out: Annotated[Optional[Path], typer.Option(help="Folder for the PNGs [default: PATH without .zarr, plus -figures].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the PNGs \\[default: PATH without .zarr, plus -figures].")] = None,
 ) -> None:
     """Write the figures of any ntkpaths dataset (sweep, training, reparametrisation) as PNG files."""
     from .. import plot, store
 
     ds = store.load(path)
     out = out or path.with_name(path.stem + "-figures")
+    store.check_output_folder(out)
     for fig_path in plot.make_figures(ds, out):
         console.print(f"wrote {fig_path}")
 
@@ -39,9 +40,8 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
         return
     z = aggregate.z_scores(ds)
     table = Table(title=f"{path}  ({ds.attrs['init']}, inputs {ds.attrs['input_kind']}, seed {ds.attrs['seed_entropy']})")
-    keys = [d for d in CELL_DIMS if d in ds.dims]
-    for col in (*keys, "depth", "networks", "p_active", "se", "2^-H", "z"):
-        table.add_column(col, justify="right")
+    _columns(table, (*(HEADERS.get(d, d) for d in CELL_DIMS if d in ds.dims), "depth", "nets", "p_active", "se",
+                     "2^-H", "z"))
     for sel in _cells(ds):
         for d in ds["depth"].values:
             cell = ds.sel(sel).sel(depth=d)
@@ -54,7 +54,7 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
 @app.command("report")
 def report_command(
     path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpaths sweep' or 'ntkpaths study'.")],
-    out: Annotated[Optional[Path], typer.Option(help="Markdown file [default: next to PATH, PATH stem + -report.md].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Markdown file \\[default: next to PATH, PATH stem + -report.md].")] = None,
     figures: Annotated[bool, typer.Option(help="Also draw the figures and embed them.")] = True,
 ) -> None:
     """Write a markdown report: configuration, a verdict table per claim, figures."""
@@ -62,7 +62,9 @@ def report_command(
 
     ds = store.load(path)
     out = out or path.with_name(path.stem + "-report.md")
-    store.probe_folder(out.parent)
+    store.check_output_folder(out.parent)
+    if figures:
+        store.check_output_folder(out.with_name(out.stem + "-figures"))
     kind = study_mod.kind_of_dataset(ds)
     rows = kind.verdicts(ds, kind.claims)
     figs = plot.make_figures(ds, out.with_name(out.stem + "-figures")) if figures else []

@@ -6,6 +6,15 @@ import itertools
 from rich.table import Table
 
 CELL_DIMS = ("family", "input_dim", "width")
+HEADERS = {"input_dim": "input\ndim"}  # short headers: a narrow console must not cut them
+
+
+def _columns(table: Table, names, justify: str = "right") -> Table:
+    """Add columns that never cut a number: a narrow console folds or wraps cells instead of an
+    ellipsis (headers carry their own line breaks, so they stay short)."""
+    for name in names:
+        table.add_column(name, justify=justify, overflow="fold")
+    return table
 
 
 def _cells(ds) -> list[dict]:
@@ -24,11 +33,10 @@ def _summary_table(ds) -> Table:
     z = aggregate.z_scores(ds)
     deepest = int(ds["depth"].max())
     table = Table(title=f"P(path active) at depth {deepest} (every depth: ntkpaths info)")
-    keys = [d for d in CELL_DIMS if d in ds.dims]
-    for col in (*keys, "networks", "p_active", "se", "2^-H", "max |z|"):
-        table.add_column(col, justify="right")
+    keys = [HEADERS.get(d, d) for d in CELL_DIMS if d in ds.dims]
+    _columns(table, (*keys, "nets", "p_active", "se", "2^-H", "max\n|z|"))
     if "weight_slope" in ds:
-        table.add_column("E\\[t|Z] layer 2", justify="right")
+        _columns(table, ["E\\[t|Z]\nlayer 2"])
     for sel in _cells(ds):
         cell = ds.sel(sel).sel(depth=deepest)
         row = [*_label(sel), str(int(cell.n_networks)), f"{float(cell.p_active):.5g}",
@@ -47,9 +55,7 @@ def _verdict_table(ds, rows=None) -> Table:
 
         kind = study_mod.kind_of_dataset(ds)
         rows = kind.verdicts(ds, kind.claims)
-    table = Table(title="verdicts")
-    for col in ("claim", "measured ± se", "statistic", "verdict"):
-        table.add_column(col)
+    table = _columns(Table(title="verdicts"), ("claim", "measured ± se", "statistic", "verdict"), justify="left")
     for row in rows:
         table.add_row(row.claim, row.measured, row.statistic, row.word)
     return table
@@ -57,8 +63,8 @@ def _verdict_table(ds, rows=None) -> Table:
 
 def _train_table(ds) -> Table:
     table = Table(title=f"After {int(ds.step[-1])} steps (mean ± se over runs; every checkpoint: the dataset)")
-    for col in ("depth", "width", "runs", "loss", "reached", "flips (last layer)", "p_active / 2^-H", "NTK change"):
-        table.add_column(col, justify="right")
+    _columns(table, ("depth", "width", "runs", "loss", "reached", "flips\n(last\nlayer)", "p_active\n/ 2^-H",
+                     "NTK\nchange"))
     for d in ds["depth"].values:
         for w in ds["width"].values:
             cell = ds.sel(depth=d, width=w).isel(step=-1)

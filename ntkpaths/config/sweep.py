@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ConfigError, _choice, _finite, _positive_int, _require
+from .base import ConfigError, _choice, _finite, _positive_int, _reason, _require, check_format
 
 INITS = ("he-fan-in", "he-fan-out", "ntk")
 WEIGHT_DISTS = ("normal", "uniform", "orthogonal", "student-t", "sparse")
@@ -21,6 +21,10 @@ STATS = ("weights", "inputs", "joint")
 METHODS = ("auto", "explicit", "implicit", "hybrid")
 DEVICES = ("auto", "cpu", "gpu", "jax")
 ACCEL_DISTS = ("normal", "uniform")  # the laws the accelerator path draws
+# Deepest sweep: beyond it 2^-H, and the variance of F (about 4^-H), leave float64's normal range, so
+# estimates, standard errors and z-scores would print as 0, 0 and NaN; ntkpaths does not work in log space.
+MAX_DEPTH = int(-np.log2(np.finfo(np.float64).tiny)) // 2
+INPUT_RANGE = (1e-30, 1e30)  # largest |x| of an input file: beyond it float32 activations overflow or vanish
 MIN_NETS = 100  # fewest networks before a relative-se target may stop a cell: se from fewer is unreliable
 DEFAULT_ANGLES = tuple(math.pi * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8))
 
@@ -191,19 +195,26 @@ def read_inputs(path: str | Path) -> np.ndarray:
     _require(path.suffix in (".npy", ".csv"), f"input file {path} must end in .npy or .csv")
     try:
         if path.suffix == ".npy":
+            check_format(path, "input", ".npy")
             x = np.load(path, allow_pickle=False)
         elif path.stat().st_size == 0:
             raise ConfigError(f"input file {path} is empty")
         else:
             x = np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot read input file {path}: {first}") from None
+    except ConfigError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise ConfigError(f"cannot read input file {path}: {_reason(exc)}") from None
     _require(x.size > 0, f"input file {path} is empty")
     _require(x.ndim == 2, f"input file {path} must hold a 2-D array (inputs, features), got shape {x.shape}")
     _require(np.issubdtype(x.dtype, np.number), f"input file {path} must hold numbers, got dtype {x.dtype}")
     x = x.astype(np.float64)
     _require(bool(np.isfinite(x).all()), f"input file {path} holds NaN or infinite values")
+    biggest = float(np.abs(x).max())
+    _require(biggest == 0 or INPUT_RANGE[0] <= biggest <= INPUT_RANGE[1],
+             f"input file {path} holds values of size {biggest:.3g}, which overflow or vanish in the "
+             "activations (float32 by default); rescale the inputs (a bias-free network's activation "
+             "pattern does not depend on their scale)")
     return x
 
 
@@ -276,6 +287,9 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         _positive_int("depth", self.depth)
+        _require(self.depth <= MAX_DEPTH, f"depth {self.depth} is too deep: beyond depth {MAX_DEPTH}, 2^-H and the "
+                                          "variance of F (~4^-H) underflow float64 (ntkpaths does not compute in "
+                                          "log space)")
         _require(len(self.input_dims) > 0, "give at least one input dim")
         for d in self.input_dims:
             _positive_int("input dim", d)

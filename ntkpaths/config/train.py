@@ -42,7 +42,32 @@ def read_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
              f"y in {path} must have shape ({x.shape[0]},) or ({x.shape[0]}, output), got {y.shape}")
     _require(bool(np.isfinite(x).all()) and bool(np.isfinite(y).all()), f"data file {path} holds NaN or infinite values")
     labels = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
-    return x.astype(np.float64), (y if labels else y.reshape(len(y), -1).astype(np.float64))
+    x = x.astype(np.float64)
+    _check_spread(path, x)
+    return x, (y if labels else y.reshape(len(y), -1).astype(np.float64))
+
+
+def _check_spread(path: Path, x: np.ndarray) -> None:
+    """Refuse inputs that centring and scaling to norm sqrt(d) would turn into zeros or NaN."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        norms = np.linalg.norm(x - x.mean(axis=0), axis=1)
+    biggest = float(np.abs(x).max())
+    _require(bool(np.isfinite(norms).all()),
+             f"X in {path} is too large to normalise (max |X| = {biggest:.3g}: its centred norms overflow); rescale it")
+    _require(bool((norms > 0).any()),
+             f"X in {path} has no spread: centring on the mean leaves every input zero "
+             f"({'every sample is the same' if np.ptp(x, axis=0).max() == 0 else 'its spread underflows; rescale it'})")
+
+
+def check_targets(path: str | Path, y: np.ndarray, dtype: str) -> None:
+    """Refuse regression targets whose squared error overflows ``dtype`` from the first step."""
+    if y.ndim != 2 or not y.size:
+        return
+    biggest = float(np.abs(y).max())
+    limit = float(np.sqrt(np.finfo(dtype).max / y.shape[1]))
+    wider = " or use --dtype float64" if dtype == "float32" and biggest < np.sqrt(np.finfo("float64").max) / 1e3 else ""
+    _require(biggest < limit, f"y in {path} overflows {dtype} in the squared loss (max |y| = {biggest:.3g}); "
+                              f"rescale the targets{wider}")
 
 
 @dataclass(frozen=True)
@@ -157,7 +182,8 @@ class TrainConfig:
             return None
         _require(isinstance(self.data, str) and self.data.endswith(".npz"),
                  f"unknown data {self.data!r}; choose one of: {', '.join(TRAIN_DATA)}, or a path to a .npz file")
-        x, _ = read_npz(self.data)
+        x, y = read_npz(self.data)
+        check_targets(self.data, y, self.dtype)
         object.__setattr__(self, "data_sha256", hashlib.sha256(Path(self.data).read_bytes()).hexdigest())
         return x.shape[0]
 

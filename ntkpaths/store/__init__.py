@@ -4,17 +4,19 @@ Load any finished ntkpaths dataset with :func:`load`; write an in-memory one
 with :func:`write`. Training datasets have their schema in
 :mod:`ntkpaths.training.dataset`.
 """
-from .io import (DONE_DIR, SCHEMAS, StoreError, check_writable, create_template, done_markers, finalize,
-                 load, locked, probe_folder, read_stored, version, write, write_region)
-from .sweep import (REQUIRED_VARS, SCHEMA, SHARED_DEPTHS_NOTE, build_dataset, cell_dims, check_input_file, config_of,
-                    create, empty_raw, provenance, put_block, raw_dataset, reopen, resumable_config, write_block)
+from .io import (DONE_DIR, SCHEMAS, StoreError, check_output_folder, check_results_fit, check_writable,
+                 create_template, done_markers, finalize, is_dataset, load, locked, probe_folder, read_stored, version,
+                 write, write_region)
+from .sweep import (REQUIRED_VARS, SCHEMA, SHARED_DEPTHS_NOTE, build_dataset, cell_dims, check_input_file,
+                    check_raw_memory, config_of, create, empty_raw, provenance, put_block, raw_dataset, reopen,
+                    resumable_config, write_block)
 
 __all__ = [
     # any dataset
     "load", "write", "StoreError", "SCHEMAS", "locked", "probe_folder", "check_writable",
-    "create_template", "write_region", "done_markers", "read_stored", "finalize", "version", "DONE_DIR",
+    "check_output_folder", "check_results_fit", "is_dataset", "create_template", "write_region", "done_markers", "read_stored", "finalize", "version", "DONE_DIR",
     # sweeps
     "SCHEMA", "REQUIRED_VARS", "SHARED_DEPTHS_NOTE", "create", "write_block", "reopen", "resumable_config",
     "check_input_file", "build_dataset", "raw_dataset", "empty_raw", "put_block", "provenance", "config_of",
-    "cell_dims",
+    "cell_dims", "check_raw_memory",
 ]

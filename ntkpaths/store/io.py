@@ -64,9 +64,10 @@ def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
     """Refuse early, before any work, to replace an existing output by accident or to write where we cannot."""
     if path.suffix != ".zarr":
         raise StoreError(f"output {path} must end in .zarr")
-    probe_folder(path.parent)
+    check_output_folder(path.parent)
     if path.exists() and not path.is_dir():
         raise StoreError(f"{path} exists and is not a dataset folder; choose another output")
+    _check_unlocked(path)
     if not path.exists() or overwrite:
         return
     schema = _attrs(path).get("schema")
@@ -80,12 +81,40 @@ def check_writable(path: Path, overwrite: bool, resume: bool = False) -> None:
 
 def probe_folder(folder: Path) -> None:
     """Create ``folder`` if needed and check that a file can be written there, in one line if not."""
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise StoreError(f"cannot write to {folder}: {blocker} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         raise StoreError(f"cannot write to {folder}: {exc.strerror or type(exc).__name__}") from None
+
+
+def is_dataset(path: Path) -> bool:
+    """Whether ``path`` is a zarr store (or would be taken for one: a name ending in .zarr)."""
+    return path.suffix == ".zarr" or any((path / marker).exists() for marker in (".zgroup", "zarr.json"))
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse a folder for figures or reports that is, or lies inside, a dataset; else probe it."""
+    for where in (folder, *folder.resolve().parents):
+        if is_dataset(where):
+            raise StoreError(f"{folder} is {'' if where == folder.resolve() else 'inside '}a dataset "
+                             f"({where.name}); choose another folder")
+    probe_folder(folder)
+
+
+def check_results_fit(need: int, option: str, advice: str, available: int | None = None) -> None:
+    """Refuse, before any work, results of ``need`` bytes that cannot be held in memory, naming the option."""
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    if need > available:
+        raise StoreError(f"{option}: the results would need ~{need / 2**30:.3g} GiB of memory, but "
+                         f"{available / 2**30:.1f} GiB are available; {advice}")
 
 
 _HELD: dict[Path, int] = {}  # locks this process holds, with their nesting depth
@@ -123,6 +152,28 @@ def locked(path: Path):
         os.close(fd)
 
 
+def _held_elsewhere(lock_path: Path, path: Path) -> StoreError:
+    return StoreError(f"{path} is being written by another ntkpaths process ({_holder(lock_path)}); "
+                      "wait for it, or choose another output")
+
+
+def _check_unlocked(path: Path) -> None:
+    """Refuse a store another process is writing, before anything else is said about it."""
+    lock_path = path.with_name(path.name + ".lock")
+    if path.resolve() in _HELD or not lock_path.exists():
+        return
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _held_elsewhere(lock_path, path) from None
+    finally:
+        os.close(fd)
+
+
 def _acquire(lock_path: Path, path: Path) -> int:
     while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -130,8 +181,7 @@ def _acquire(lock_path: Path, path: Path) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise StoreError(f"{path} is being written by another ntkpaths process ({_holder(lock_path)}); "
-                             "wait for it, or choose another output") from None
+            raise _held_elsewhere(lock_path, path) from None
         try:
             if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
                 return fd
@@ -193,21 +243,41 @@ def read_stored(path: Path) -> xr.Dataset:
 
 def finalize(path: Path, ds: xr.Dataset) -> None:
     """Write the final values (summaries, and raw with any surplus networks blanked) and mark complete."""
+    ds.attrs["command"] = _command_history(path, ds.attrs.get("command", ""))
     shutil.rmtree(path / DONE_DIR, ignore_errors=True)
     data = ds.drop_vars([v for v in ("inputs", "pair_inputs") if v in ds] + list(ds.coords))
     data.to_zarr(path, mode="a", zarr_format=2, consolidated=False)
     group = zarr.open_group(str(path), mode="r+")
-    group.attrs.update({"complete": 1})
+    group.attrs.update({"complete": True})
     zarr.consolidate_metadata(str(path))
 
 
-def load(path: str | Path) -> xr.Dataset:
+def _command_history(path: Path, command: str) -> str:
+    """Every command that wrote the store, oldest first, one per line (a resume adds its own)."""
+    history = [line for line in str(_attrs(path).get("command", "")).splitlines() if line]
+    if command and (not history or history[-1] != command):
+        history.append(command)
+    return "\n".join(history)
+
+
+def load(path: str | Path, *, lazy: bool = False) -> xr.Dataset:
     """Open a finished ntkpaths dataset, checking that it is one.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.zarr`` store written by ntkpaths (or a netCDF copy of one).
+    lazy : bool
+        False (the default) reads every variable into memory as numpy
+        arrays, as ``xarray.open_dataset`` does for a netCDF file, so
+        ``.item()``, ``.values`` and numpy functions work at once. True keeps
+        them as lazy dask arrays (for stores larger than memory); call
+        ``.compute()`` or ``.load()`` on what you need.
 
     Examples
     --------
     >>> ds = ntkpaths.load("data/sweep-depth8.zarr")  # doctest: +SKIP
-    >>> ds.p_active.sel(width=1024)                     # doctest: +SKIP
+    >>> ds.p_active.sel(width=1024, depth=8).item()     # doctest: +SKIP
     """
     path = Path(path)
     if not path.exists():
@@ -223,7 +293,7 @@ def load(path: str | Path) -> xr.Dataset:
     if not ds.attrs.get("complete") or any(v not in ds for v in SCHEMAS[schema]):
         command = COMMANDS.get(schema, "study")
         raise StoreError(f"{path} holds an unfinished {command}; finish it with 'ntkpaths {command} ... --resume'")
-    return ds
+    return ds if lazy else ds.load()
 
 
 def write(ds: xr.Dataset, path: str | Path, *, overwrite: bool = False) -> Path:

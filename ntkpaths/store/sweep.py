@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import xarray as xr
 from ..aggregate import summarise
 from ..config import SweepConfig
 from ..netstats import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
-from .io import (SCHEMAS, StoreError, _attrs, create_template, done_markers, read_stored, stored_config, version,
+from .io import (SCHEMAS, StoreError, _attrs, check_results_fit, create_template, done_markers, read_stored, stored_config, version,
                  write_region)
 
 SCHEMA = "ntkpaths.sweep/2"
@@ -47,6 +48,19 @@ def empty_raw(cfg: SweepConfig, names: list[str]) -> dict[str, np.ndarray]:
     return {n: np.full(lead + tuple(sizes[d] for d in RAW_DIMS[n]), np.nan) for n in names}
 
 
+def raw_nbytes(cfg: SweepConfig) -> int:
+    """Bytes of the in-memory raw arrays of :func:`empty_raw` (Python integers: no overflow)."""
+    sizes = _sizes(cfg)
+    lead = len(cfg.input_dims) * len(cfg.widths) * cfg.network_slots
+    return sum(8 * lead * math.prod(sizes[d] for d in RAW_DIMS[n]) for n in raw_names(cfg.stats))
+
+
+def check_raw_memory(cfg: SweepConfig, available: int | None = None) -> None:
+    """Refuse, before any work, a sweep whose per-network results cannot be held in memory."""
+    option = f"--max-nets {cfg.max_nets}" if cfg.rel_se is not None else f"--nets {cfg.nets}"
+    check_results_fit(raw_nbytes(cfg), option, "draw fewer networks", available)
+
+
 def put_block(raw: dict[str, np.ndarray], cfg: SweepConfig, task, block: dict[str, np.ndarray]) -> None:
     """Copy one finished block into the in-memory raw arrays."""
     i, j = cfg.input_dims.index(task.input_dim), cfg.widths.index(task.width)
@@ -54,14 +68,47 @@ def put_block(raw: dict[str, np.ndarray], cfg: SweepConfig, task, block: dict[st
         raw[name][i, j, task.start:task.stop] = values
 
 
+# What each raw per-network variable holds (every one is summed over the inputs unless it has an input dim).
+RAW_ATTRS = {
+    "active_fraction": {"long_name": "F", "description": "exact fraction of active paths per network and input"},
+    "weight_num": {"long_name": "active paths per t_l bin",
+                   "description": "per network: fraction of all paths whose standardised weight t_l at this layer "
+                                  "lies in the bin and that are active, summed over inputs (numerator of "
+                                  "weight_dependence)"},
+    "weight_den": {"long_name": "paths per t_l bin",
+                   "description": "per network: fraction of the layer's edges whose standardised weight t_l lies in "
+                                  "the bin, summed over inputs (denominator of weight_dependence)"},
+    "weight_tz": {"long_name": "sum of t_l Z over paths",
+                  "description": "per network: mean over all paths of t_l times Z (1 when active), summed over "
+                                 "inputs (numerator of weight_slope)"},
+    "input_num": {"long_name": "active paths per c bin",
+                  "description": "per network: fraction of all paths whose input-weight share c lies in the bin "
+                                 "and that are active, summed over inputs (numerator of input_dependence)"},
+    "input_den": {"long_name": "paths per c bin",
+                  "description": "per network: fraction of first-layer edges whose share c lies in the bin, "
+                                 "summed over inputs (denominator of input_dependence)"},
+    "xvalue_num": {"long_name": "active paths per input-value bin",
+                   "description": "per network: fraction of all paths whose input value x_i0 sqrt(d)/|x| lies in "
+                                  "the bin and that are active, summed over inputs (numerator of "
+                                  "input_value_dependence)"},
+    "xvalue_den": {"long_name": "paths per input-value bin",
+                   "description": "per network: fraction of input coordinates whose x_i0 sqrt(d)/|x| lies in the "
+                                  "bin, summed over inputs (denominator of input_value_dependence)"},
+    "joint_fraction": {"long_name": "fraction of paths active for both inputs of a pair",
+                       "description": "per network: exact fraction of paths active for the base input and the "
+                                      "input at this angle to it"},
+}
+
+
 def _coords(cfg: SweepConfig) -> dict:
     coords = {
-        "input_dim": ("input_dim", np.asarray(cfg.input_dims, dtype=np.int64)),
-        "width": ("width", np.asarray(cfg.widths, dtype=np.int64)),
-        "network": ("network", np.arange(cfg.network_slots)),
-        "input": ("input", np.arange(cfg.inputs.count)),
-        "depth": ("depth", np.arange(1, cfg.depth + 1)),
-        "layer": ("layer", np.arange(1, cfg.depth + 1)),
+        "input_dim": ("input_dim", np.asarray(cfg.input_dims, dtype=np.int64), {"long_name": "input dimension d"}),
+        "width": ("width", np.asarray(cfg.widths, dtype=np.int64), {"long_name": "hidden width n"}),
+        "network": ("network", np.arange(cfg.network_slots), {"long_name": "network index within a cell"}),
+        "input": ("input", np.arange(cfg.inputs.count), {"long_name": "input index"}),
+        "depth": ("depth", np.arange(1, cfg.depth + 1),
+                  {"long_name": "depth H", "description": "paths through the first H hidden layers"}),
+        "layer": ("layer", np.arange(1, cfg.depth + 1), {"long_name": "hidden layer l (1-based)"}),
         "t_bin": ("t_bin", T_BINS.centers, {"long_name": "standardised path weight t", "edges": T_BINS.edges.tolist()}),
         "c_bin": ("c_bin", C_BINS.centers, {"long_name": "input-weight share c", "edges": C_BINS.edges.tolist()}),
         "x_bin": ("x_bin", X_BINS.centers, {"long_name": "x_i0 sqrt(d) / |x|", "edges": X_BINS.edges.tolist()}),
@@ -97,9 +144,9 @@ def _finish_layout(ds: xr.Dataset, cfg: SweepConfig, complete: bool) -> xr.Datas
 def raw_dataset(cfg: SweepConfig, raw: dict, inputs: dict, *, complete: bool = False) -> xr.Dataset:
     """Coords, raw per-network statistics and inputs (no summaries)."""
     lead = ("input_dim", "width", "network")
-    data = {name: xr.DataArray(values, dims=lead + RAW_DIMS[name]) for name, values in raw.items()}
+    data = {name: xr.DataArray(values, dims=lead + RAW_DIMS[name], attrs=RAW_ATTRS[name])
+            for name, values in raw.items()}
     ds = xr.Dataset(data | _inputs_vars(cfg, inputs), coords=_coords(cfg))
-    ds["active_fraction"].attrs = {"long_name": "F", "description": "exact fraction of active paths per network and input"}
     return _finish_layout(ds, cfg, complete)
 
 
@@ -121,7 +168,7 @@ def provenance(cfg: SweepConfig, complete: bool = False) -> dict:
         "depths_share_networks": SHARED_DEPTHS_NOTE,
         "init": cfg.network.init,
         "input_kind": cfg.inputs.kind,
-        "complete": int(complete),
+        "complete": bool(complete),
     }
 
 
