@@ -77,9 +77,9 @@ def _flags(net) -> list[str]:
 def _table(net, stats, title: str) -> Table:
     reference = " (ref.)" if net.has_biases else ""
     table = Table(title=f"{title}: {stats.outputs.shape[0]} inputs\n{net.describe()}",
-                  caption="a_l/n_l: fraction of layer l's units on; F: fraction of active paths (mean over inputs)")
-    for col in ("layer", "units", "a_l/n_l ± se", "F (layers <= l) ± se", f"2^-l{reference}", "E\\[t_l | Z=1]"):
-        table.add_column(col, justify="right", no_wrap=col not in ("layer", "units"))
+                  caption="a_l/n_l: units on in layer l; F_l: paths active through layers 1..l (means over inputs)")
+    for col in ("l", "n_l", "a_l/n_l ± se", "F_l ± se", f"2^-l{reference}", "E\\[t_l|Z=1]"):
+        table.add_column(col, justify="right", no_wrap=True)
     frac, frac_se = stats.layer_fraction.mean(axis=0), stats.layer_fraction_se
     for i, units in enumerate(net.widths):
         table.add_row(str(i + 1), str(units), f"{frac[i]:.4f} ± {frac_se[i]:.1g}",
