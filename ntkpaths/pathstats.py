@@ -116,8 +116,9 @@ def path_statistics(net, x: np.ndarray, stds: Sequence[float] | None = None) -> 
     stds = he_stds(net) if stds is None else tuple(stds)
     zs, y = net.forward(x)
     tracer = NetworkTracer(x, 0, ("weights",))
-    for z, w, std in zip(zs, net.weights[:-1], stds):
-        tracer.add_layer(z, w / std)
+    with np.errstate(over="ignore"):  # t beyond float32's range falls in the end bin, as any t past the bins
+        for z, w, std in zip(zs, net.weights[:-1], stds):
+            tracer.add_layer(z, w / std)
     raw = tracer.result()
     deep = raw["active_fraction"][:, -1].sum()
     slope = raw["weight_tz"] / deep if deep > 0 else np.full(len(zs), np.nan)
