@@ -35,7 +35,7 @@ def read_onnx(path: Path, input_dim: int | None = None, layout: str | None = Non
     from onnx import numpy_helper
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path))  # weights stored beside it (torch.onnx writes .onnx.data) load too
     except Exception as exc:  # protobuf's DecodeError and friends
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"cannot read {path} as an ONNX model: {first}") from None
