@@ -18,7 +18,7 @@ nn = torch.nn
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 2)).double()
+    net = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 2)).double().eval()
     x = np.random.default_rng(0).normal(size=(200, 5))
     return net, x
 
@@ -56,6 +56,7 @@ def test_module_in_memory(model):
 
 def test_torch_onnx_export(model, tmp_path):
     pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript")
     net, x = model
     torch.onnx.export(net, (torch.from_numpy(x[:1]),), str(tmp_path / "m.onnx"), input_names=["x"])
     read = read_network(tmp_path / "m.onnx")

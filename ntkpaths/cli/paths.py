@@ -63,7 +63,7 @@ def _flags(net) -> list[str]:
     flags = []
     if net.has_biases:
         flags.append("biases present: a unit is no longer on with probability 1/2, so 2^-l is shown only as a "
-                     "reference, not as the prediction (docs/science.md, networks with biases)")
+                     "reference, not as the prediction (docs/science.md, section 5.1)")
     for i, w in enumerate(net.weights[:-1]):
         ratio = float(w.std()) / math.sqrt(2.0 / w.shape[1])
         if not 1 / UNLIKE_INIT <= ratio <= UNLIKE_INIT:
