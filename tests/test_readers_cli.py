@@ -232,3 +232,13 @@ def test_layout_overrides_an_ambiguous_square_chain(tmp_path, capsys):
     code, _, err = run_main(["paths", str(tmp_path / "sq.npz"), "--inputs", str(tmp_path / "x.npy"),
                              "--layout", "sideways"], capsys)
     one_line(code, err, "layout must be one of out-in, in-out")
+
+
+def test_a_missing_extra_names_the_pip_command(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # an import of torch now fails, installed or not
+    (tmp_path / "m.pt").write_bytes(b"PK\x03\x04")
+    np.save(tmp_path / "x.npy", np.ones((3, 2)))
+    code, _, err = run_main(["paths", str(tmp_path / "m.pt"), "--inputs", str(tmp_path / "x.npy")], capsys)
+    one_line(code, err, "pip install 'ntkpaths[torch]'")
