@@ -217,3 +217,28 @@ def test_a_bias_moves_the_units_and_the_paths_follow():
     stats = ntkpaths.path_statistics(net, np.array([[0.5], [-1.5], [-3.0]]))
     np.testing.assert_array_equal(stats.layer_fraction[:, 0], [3 / 4, 1 / 4, 0.0])
     np.testing.assert_array_equal(stats.outputs[:, 0], [0.5 + 1.5 + 2.5, 0.5, 0.0])
+
+
+def test_onnx_gemm_with_transposes_and_scales_against_onnxruntime(tmp_path):
+    """Gemm's transB, alpha and beta, as exporters write them, give onnxruntime's outputs and Relu states."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(6)
+    w1, b1 = rng.normal(size=(3, 7)), rng.normal(size=7)          # (fan_in, fan_out): transB = 0
+    w2, b2 = rng.normal(size=(2, 7)), rng.normal(size=(1, 2))     # (fan_out, fan_in): transB = 1
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["z1"], alpha=2.0, beta=0.5),
+             helper.make_node("Relu", ["z1"], ["h1"]),
+             helper.make_node("Gemm", ["h1", "w2", "b2"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None, 2]),
+                               helper.make_tensor_value_info("h1", TensorProto.DOUBLE, [None, 7])],
+                              [numpy_helper.from_array(v, k) for k, v in
+                               {"w1": w1, "b1": b1, "w2": w2, "b2": b2}.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    (tmp_path / "g.onnx").write_bytes(model.SerializeToString())
+    x = rng.normal(size=(100, 3))
+    y, h1 = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert_matches(ntkpaths.path_statistics(read_network(tmp_path / "g.onnx"), x), [h1], y)

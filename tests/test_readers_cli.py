@@ -242,3 +242,24 @@ def test_a_missing_extra_names_the_pip_command(tmp_path, capsys, monkeypatch):
     np.save(tmp_path / "x.npy", np.ones((3, 2)))
     code, _, err = run_main(["paths", str(tmp_path / "m.pt"), "--inputs", str(tmp_path / "x.npy")], capsys)
     one_line(code, err, "pip install 'ntkpaths[torch]'")
+
+
+def test_inputs_that_are_text_named_npy_say_so(plain, tmp_path, capsys):
+    weights, _ = plain
+    (tmp_path / "t.npy").write_text("1,2,3,4\n")
+    code, _, err = run_main(["paths", str(weights), "--inputs", str(tmp_path / "t.npy")], capsys)
+    one_line(code, err, "is not a .npy array: it is a text file")
+    assert "allow_pickle" not in err
+
+
+def test_weights_unlike_an_initialisation_are_flagged(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    w1 = rng.normal(size=(32, 4)) * 10
+    np.savez(tmp_path / "w.npz", W1=w1, W2=rng.normal(size=(32, 32)) * np.sqrt(2 / 32), Wout=rng.normal(size=(1, 32)))
+    np.save(tmp_path / "x.npy", rng.normal(size=(10, 4)))
+    code, out, err = run_main(["paths", str(tmp_path / "w.npz"), "--inputs", str(tmp_path / "x.npy"), "--json"],
+                              capsys)
+    assert code == 0, err
+    notes = json.loads(out)["notes"]
+    ratio = w1.std() / np.sqrt(2 / 4)
+    assert notes == [f"layer 1: weight std is {ratio:.3g} x He's sqrt(2/fan_in), unlike an initialisation"]

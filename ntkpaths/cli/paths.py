@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ..config import ConfigError
+from ..readers.files import what_it_is
 from .common import app, console
 
 DATASETS = ("digits",)
@@ -26,9 +27,16 @@ def read_inputs(inputs: str):
         from sklearn.datasets import load_digits
 
         return load_digits().data.astype(np.float64)
-    if Path(inputs).suffix not in (".npy", ".csv") and not Path(inputs).exists():
+    path = Path(inputs)
+    if path.suffix not in (".npy", ".csv") and not path.exists():
         raise ConfigError(f"--inputs {inputs!r} is neither a .npy/.csv file nor a dataset ntkpaths knows "
                           f"({', '.join(DATASETS)})")
+    if path.suffix == ".npy" and path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if not head.startswith(b"\x93NUMPY"):  # numpy would try to unpickle it and advise allow_pickle
+            raise ConfigError(f"input file {path} is not a .npy array: it is {what_it_is(head)}; save the inputs "
+                              "with np.save, or give a .csv")
     return read_file(inputs)
 
 
@@ -44,7 +52,7 @@ def _summary(net, stats, title: str) -> dict:
         "hidden_widths": list(net.widths),
         "output_dim": net.output_dim,
         "biases": net.has_biases,
-        "notes": list(net.notes),
+        "notes": _flags(net),
         "n_inputs": int(stats.outputs.shape[0]),
         "layer_fraction": clean(stats.layer_fraction.mean(axis=0)),
         "layer_fraction_se": clean(stats.layer_fraction_se),

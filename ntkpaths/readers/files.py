@@ -37,7 +37,8 @@ def _head(path: Path, n: int = 16) -> bytes:
         return f.read(n)
 
 
-def _what_it_is(head: bytes) -> str:
+def what_it_is(head: bytes) -> str:
+    """What a file that is not the expected kind looks like, from its first bytes."""
     if head.startswith(_NPY):
         return "a single .npy array"
     if not head:
@@ -53,7 +54,7 @@ def read_npz(path: Path, **kw) -> Network:
     """A network from ``.npz`` arrays (names: :mod:`ntkpaths.readers.names`)."""
     head = _head(path)
     if not head.startswith(_ZIP):
-        raise ConfigError(f"{path} is not a .npz archive: it is {_what_it_is(head)}")
+        raise ConfigError(f"{path} is not a .npz archive: it is {what_it_is(head)}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
