@@ -73,12 +73,13 @@ def _flags(net) -> list[str]:
         flags.append("biases present: a unit is no longer on with probability 1/2, so 2^-l is shown only as a "
                      "reference, not as the prediction (docs/science.md, section 5.1)")
     for i, w in enumerate(net.weights[:-1]):
-        ratio = float(w.std()) / math.sqrt(2.0 / w.shape[1])
+        top = float(np.abs(w).max()) or 1.0  # scaled first: a rescaled layer's squares may overflow
+        std, mean = float((w / top).std()) * top, float((w / top).mean()) * top
+        ratio = std / math.sqrt(2.0 / w.shape[1])
         if not 1 / UNLIKE_INIT <= ratio <= UNLIKE_INIT:
             flags.append(f"layer {i + 1}: weight std is {ratio:.3g} x He's sqrt(2/fan_in), unlike an initialisation")
-        elif abs(float(w.mean())) > 0.2 * float(w.std()):
-            flags.append(f"layer {i + 1}: weight mean is {float(w.mean()) / float(w.std()):+.2f} std, "
-                         "unlike a zero-mean initialisation")
+        elif abs(mean) > 0.2 * std:
+            flags.append(f"layer {i + 1}: weight mean is {mean / std:+.2f} std, unlike a zero-mean initialisation")
     return flags + list(net.notes)
 
 
