@@ -242,3 +242,27 @@ def test_onnx_gemm_with_transposes_and_scales_against_onnxruntime(tmp_path):
     x = rng.normal(size=(100, 3))
     y, h1 = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     assert_matches(ntkpaths.path_statistics(read_network(tmp_path / "g.onnx"), x), [h1], y)
+
+
+def test_skl2onnx_classifier_reads_its_logits(tmp_path):
+    """An MLPClassifier's ONNX model ends in Softmax and a label branch: the network's outputs are the logits,
+    whose softmax is onnxruntime's probabilities."""
+    pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=20, random_state=0).fit(x, y)
+    model = to_onnx(clf, x[:1], options={"zipmap": False}, target_opset=17)
+    (tmp_path / "c.onnx").write_bytes(model.SerializeToString())
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    proba = session.run(["probabilities"], {session.get_inputs()[0].name: x})[0]
+    net = read_network(tmp_path / "c.onnx")
+    assert net.notes == ("outputs are the logits before the model's Softmax",)
+    logits = ntkpaths.path_statistics(net, x).outputs
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), proba, rtol=1e-10, atol=1e-14)

@@ -125,6 +125,13 @@ def bad_files(tmp_path):
     (tmp_path / "skip").mkdir()
     cases["onnx skip connection"] = (onnx_model(tmp_path / "skip", skip, {"w1": w1, "w2": np.ones((3, 3))}),
                                      "node 3 (Add) takes the computed tensor 'a' where a constant weight belongs")
+    late = [helper.make_node("MatMul", ["x", "w1"], ["a"]), helper.make_node("Relu", ["a"], ["h"]),
+            helper.make_node("MatMul", ["h", "w2"], ["b"]), helper.make_node("Sigmoid", ["b"], ["s"]),
+            helper.make_node("MatMul", ["s", "w3"], ["y"], name="more")]
+    (tmp_path / "late").mkdir()
+    cases["onnx sigmoid after two layers"] = (
+        onnx_model(tmp_path / "late", late, {"w1": w1, "w2": np.ones((3, 3)), "w3": w2}),
+        "node 4 'more' (MatMul) follows the classifier's output function")
     gap = {"0.weight": np.ones((3, 2)), "2.weight": np.ones((3, 3)), "6.weight": np.ones((1, 3))}
     st.save_file(gap, str(tmp_path / "gap.safetensors"))
     cases["state_dict gap"] = (tmp_path / "gap.safetensors", "has a gap: 0.weight, 2.weight, 6.weight (no layer 4)")
@@ -147,7 +154,7 @@ def bad_files(tmp_path):
     return cases
 
 
-BAD = ["onnx sigmoid", "onnx skip connection", "state_dict gap", "bias length", "none of these", "text as npz",
+BAD = ["onnx sigmoid", "onnx skip connection", "onnx sigmoid after two layers", "state_dict gap", "bias length", "none of these", "text as npz",
        "npy as network", "truncated npz", "junk onnx", "junk safetensors", "missing"]
 
 

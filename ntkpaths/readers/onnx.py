@@ -4,7 +4,10 @@ Accepted graphs are the ones exporters write for an MLP: each layer a ``Gemm``
 (any ``transB``, ``alpha``, ``beta``) or a ``MatMul`` followed by an ``Add`` of
 a constant, with one ``Relu`` between layers. ``Cast`` and ``Identity`` pass
 through; ``Reshape``, ``Flatten``, ``Squeeze`` and ``Unsqueeze`` may follow the
-output layer (scikit-learn's converter reshapes the output). Anything else --
+output layer (scikit-learn's converter reshapes the output). A classifier's
+``Softmax``, ``LogSoftmax`` or ``Sigmoid`` may follow the output layer, with
+whatever computes labels from it; the network's outputs are then the logits
+before it. Anything else --
 another activation, a skip connection, a convolution -- is refused by naming
 the first node that does not fit. The operators fix each matrix's orientation,
 so ``--layout`` plays no part.
@@ -21,6 +24,9 @@ from .files import need
 
 _PASS = ("Identity", "Cast")
 _TAIL = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+_HEAD = ("Softmax", "LogSoftmax", "Sigmoid")  # a classifier's output function, after the output layer only
+_LABELS = ("Identity", "Cast", "ArgMax", "ArrayFeatureExtractor", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+           "ZipMap", "Binarizer", "Concat", "Sub", "Greater", "Where")  # what converters compute labels with
 _ACCEPTED = "Gemm, or MatMul + Add, with Relu between layers"
 
 
@@ -48,6 +54,7 @@ def read_onnx(path: Path, input_dim: int | None = None, layout: str | None = Non
     where = str(path)
     current = inputs[0]
     weights, biases, names, dtypes = [], [], [], set()
+    head, notes = set(), []
     state = "input"  # input -> linear -> (add) -> relu -> linear ... -> tail
 
     def refuse(i, node, why):
@@ -67,6 +74,17 @@ def read_onnx(path: Path, input_dim: int | None = None, layout: str | None = Non
             if "value" not in attr:
                 refuse(i, node, "is a constant of a kind ntkpaths does not read")
             consts[node.output[0]] = numpy_helper.to_array(attr["value"].t)
+            continue
+        if state == "head":  # a classifier's head: probabilities and labels, computed from the logits only
+            if op not in _LABELS:
+                refuse(i, node, "follows the classifier's output function: only label look-ups may come after it")
+            if any(t and t not in head and t not in consts for t in ins):
+                refuse(i, node, "mixes the classifier's head with the network")
+            head.update(node.output)
+            continue
+        if op in _HEAD and state in ("linear", "matmul", "tail") and len(weights) >= 2 and current in ins:
+            state, head = "head", set(node.output)
+            notes.append(f"outputs are the logits before the model's {op}")
             continue
         if current not in ins:
             refuse(i, node, "branches off the MLP's chain (a skip connection or a second path)")
@@ -124,8 +142,9 @@ def read_onnx(path: Path, input_dim: int | None = None, layout: str | None = Non
     if len(weights) < 2:
         raise ConfigError(f"{path} has {len(weights)} linear layer; a network needs a hidden layer and an output layer")
     dtype = str(np.result_type(*dtypes))
-    oriented, _, notes = orient(weights, biases, names=names, layout="out-in", input_dim=input_dim, where=where)
-    return Network(tuple(oriented), tuple(biases), source="ONNX", dtype=dtype, notes=notes)
+    oriented, _, oriented_notes = orient(weights, biases, names=names, layout="out-in", input_dim=input_dim,
+                                         where=where)
+    return Network(tuple(oriented), tuple(biases), source="ONNX", dtype=dtype, notes=oriented_notes + tuple(notes))
 
 
 def _as_bias(bias: np.ndarray, units: int) -> np.ndarray:
