@@ -96,12 +96,13 @@ def test_save_writes_before_printing_and_names_the_real_file(files, tmp_path, ca
     assert out == ""  # no table before a failed save
 
 
-def onnx_model(tmp_path, nodes, inits):
+def onnx_model(tmp_path, nodes, inits, output=None):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    output = output or nodes[-1].output[0]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 2])],
-                              [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.DOUBLE, None)],
+                              [helper.make_tensor_value_info(output, TensorProto.DOUBLE, None)],
                               [numpy_helper.from_array(v, k) for k, v in inits.items()])
     path = tmp_path / "m.onnx"
     path.write_bytes(helper.make_model(graph).SerializeToString())
@@ -132,6 +133,10 @@ def bad_files(tmp_path):
     cases["onnx sigmoid after two layers"] = (
         onnx_model(tmp_path / "late", late, {"w1": w1, "w2": np.ones((3, 3)), "w3": w2}),
         "node 4 'more' (MatMul) follows the classifier's output function")
+    (tmp_path / "hidden").mkdir()
+    cases["onnx output is a hidden layer"] = (
+        onnx_model(tmp_path / "hidden", late[:3], {"w1": w1, "w2": np.ones((3, 3))}, output="h"),
+        "its outputs (h) are not the last layer's 'b'")
     gap = {"0.weight": np.ones((3, 2)), "2.weight": np.ones((3, 3)), "6.weight": np.ones((1, 3))}
     st.save_file(gap, str(tmp_path / "gap.safetensors"))
     cases["state_dict gap"] = (tmp_path / "gap.safetensors", "has a gap: 0.weight, 2.weight, 6.weight (no layer 4)")
@@ -154,7 +159,7 @@ def bad_files(tmp_path):
     return cases
 
 
-BAD = ["onnx sigmoid", "onnx skip connection", "onnx sigmoid after two layers", "state_dict gap", "bias length", "none of these", "text as npz",
+BAD = ["onnx sigmoid", "onnx skip connection", "onnx sigmoid after two layers", "onnx output is a hidden layer", "state_dict gap", "bias length", "none of these", "text as npz",
        "npy as network", "truncated npz", "junk onnx", "junk safetensors", "missing"]
 
 

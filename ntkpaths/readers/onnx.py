@@ -94,7 +94,7 @@ def read_onnx(path: Path, input_dim: int | None = None, layout: str | None = Non
         if state == "tail" and op not in _TAIL + _PASS:
             refuse(i, node, "follows the output layer")
         if op in _TAIL:
-            if state not in ("linear", "tail") or len(weights) < 2:
+            if state not in ("linear", "matmul", "tail") or len(weights) < 2:
                 refuse(i, node, "changes the shape inside the network")
             state, current = "tail", node.output[0]
             continue
@@ -105,6 +105,8 @@ def read_onnx(path: Path, input_dim: int | None = None, layout: str | None = Non
             if attr.get("transA", 0) or ins[0] != current:
                 refuse(i, node, "multiplies from the other side (transA)")
             b = const(i, node, ins[1]) * attr.get("alpha", 1.0)
+            if b.ndim != 2:
+                refuse(i, node, f"has a weight of shape {b.shape}, not a matrix")
             weights.append(b if attr.get("transB", 0) else b.T)
             bias = const(i, node, ins[2]) * attr.get("beta", 1.0) if len(ins) > 2 and ins[2] else None
             biases.append(None if bias is None else _as_bias(bias, weights[-1].shape[0]))
@@ -136,6 +138,10 @@ def read_onnx(path: Path, input_dim: int | None = None, layout: str | None = Non
         else:
             refuse(i, node, "is not part of a ReLU MLP")
         current = node.output[0]
+    outputs = {o.name for o in graph.output}
+    if not ({current} | head) & outputs:
+        raise ConfigError(f"unsupported ONNX graph in {path}: its outputs ({', '.join(sorted(outputs))}) are not "
+                          f"the last layer's {current!r}")
     if state == "relu":
         raise ConfigError(f"unsupported ONNX graph in {path}: it ends in a Relu; ntkpaths reads MLPs whose output "
                           "layer is linear")
