@@ -122,15 +122,14 @@ def train(
 
         net = read_network(init_from)
         depths, widths = str(net.depth), ",".join(map(str, sorted(set(net.widths))))
-    if save_weights is not None:
-        save_weights = save_weights.resolve()
-        save_weights.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(depths=_parse_list("--depths", depths), widths=_parse_list("--widths", widths), runs=runs,
                       steps=steps, lr=lr, batch_size=batch_size, param=param, data=data, n_train=n_train,
                       n_test=n_test, checkpoints=checkpoints, dtype=dtype, loss_tolerance=loss_tolerance, seed=seed,
                       device=find_device() if device == "auto" else device,
                       init_from=None if init_from is None else str(init_from.resolve()),
-                      save_weights=None if save_weights is None else str(save_weights))
+                      save_weights=None if save_weights is None else str(save_weights.resolve()))
+    if save_weights is not None:
+        save_weights.mkdir(parents=True, exist_ok=True)
     from .. import store
     from ..training import dataset, grid
 
