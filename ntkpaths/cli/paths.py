@@ -119,10 +119,11 @@ def paths_command(
                                                        "ways: out-in (fan_out, fan_in: PyTorch, ntkpaths) or "
                                                        "in-out (fan_in, fan_out: scikit-learn, Flax).")] = None,
     transform: Annotated[Optional[list[str]], typer.Option(help="Function-preserving transform applied first, in order (repeatable): rescale:LAYER:ALPHA, rescale:LAYER:UNIT:ALPHA, replicate:LAYER:UNIT:K or widen:K; layers 1..H, units from 0.")] = None,
-    save: Annotated[Optional[Path], typer.Option(help="Write the (transformed) network to this .npz or "
-                                                      ".safetensors file (PyTorch's layer names); no suffix: .npz.")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="Write the (transformed) network to this .npz (W1.., "
+                                                      "b1..) or .safetensors (PyTorch's names 0.weight, 0.bias..) "
+                                                      "file; no suffix: .npz.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables: per-layer "
-                                                         "fractions, F, E[t_l | Z=1], the outputs.")] = False,
+                                                         "fractions, F, E\\[t_l | Z=1], the outputs.")] = False,
 ) -> None:
     """Path statistics of a given network: F per depth prefix, and per layer the active fraction and the mean
     standardised weight of active paths, E(t_l | Z=1); and the network's outputs."""
