@@ -5,6 +5,11 @@ Load a sweep in a notebook::
     import ntkpaths
     ds = ntkpaths.load("data/sweep-depth8.zarr")
     ds.p_active.sel(width=1024)
+
+or the paths of a network of your own::
+
+    net = ntkpaths.network_from("model.onnx")   # or a torch/scikit-learn/Flax model
+    ntkpaths.path_statistics(net, x).p_active
 """
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -25,6 +30,12 @@ __all__ = [
     "run_sweep",
     "load",
     "write",
+    # your own network
+    "Network",
+    "network_from",
+    "read_network",
+    "write_network",
+    "path_statistics",
     # errors
     "NtkpathsError",
     "ConfigError",
@@ -32,7 +43,8 @@ __all__ = [
 ]
 
 # Heavy modules (xarray, dask, zarr) load on first use, so the command line starts fast.
-_LAZY = {"run_sweep": "sweep", "load": "store", "write": "store"}
+_LAZY = {"run_sweep": "sweep", "load": "store", "write": "store", "Network": "network", "network_from": "readers",
+         "read_network": "readers", "write_network": "readers", "path_statistics": "pathstats"}
 
 
 def __getattr__(name: str):

@@ -2,20 +2,21 @@
 
 Sweeps measure path statistics of sampled networks; this module measures
 them for one network someone hands over -- a trained one, a transformed one,
-one read from a ``.npz`` file -- through the same code: the exact all-path
-fraction F from :func:`ntkpaths.allpaths.forward` and the per-layer fractions,
-and E[t_l | Z = 1] from :class:`ntkpaths.netstats.NetworkTracer`.
+one read from a file or taken from a framework (:mod:`ntkpaths.readers`),
+with or without biases -- through the same code as the sweeps: the exact
+all-path fraction F and E[t_l | Z = 1] from
+:class:`ntkpaths.netstats.NetworkTracer`, fed the pre-activations of
+:meth:`ntkpaths.network.Network.forward`.
 
 Examples
 --------
->>> from ntkpaths.pathstats import path_statistics, read_weights_npz  # doctest: +SKIP
->>> stats = path_statistics(read_weights_npz("net.npz"), x)            # doctest: +SKIP
->>> stats.p_active                                                     # doctest: +SKIP
+>>> from ntkpaths import network_from, path_statistics  # doctest: +SKIP
+>>> stats = path_statistics(network_from("net.onnx"), x)  # doctest: +SKIP
+>>> stats.p_active                                       # doctest: +SKIP
 """
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError
-from .config.base import load_npz
-from .allpaths import forward, layer_fraction
+from .allpaths import layer_fraction
+from .network import Network
 from .netstats import NetworkTracer
 
 
@@ -42,57 +43,93 @@ class PathStats:
         E[t_l | Z = 1] over every active path of every input, t_l the path's
         layer-l weight divided by that layer's std (times sign x_i0 at layer
         1); NaN when no path is active.
+    outputs : ndarray (input, output)
+        The network's outputs, biases included.
     """
 
     active_fraction: np.ndarray
     layer_fraction: np.ndarray
     weight_slope: np.ndarray
+    outputs: np.ndarray
 
     @property
     def p_active(self) -> np.ndarray:
         """Mean F over the inputs, (depth,)."""
         return self.active_fraction.mean(axis=0)
 
+    @property
+    def p_active_se(self) -> np.ndarray:
+        """Standard error of :attr:`p_active` as an estimate over the inputs' distribution, (depth,)."""
+        return _se(self.active_fraction)
 
-def he_stds(weights: Sequence[np.ndarray]) -> tuple[float, ...]:
-    """He's std sqrt(2 / fan_in) of every hidden layer's weights."""
-    return tuple(math.sqrt(2.0 / w.shape[1]) for w in weights[:-1])
+    @property
+    def layer_fraction_se(self) -> np.ndarray:
+        """Standard error of the mean of :attr:`layer_fraction` over the inputs, (layer,)."""
+        return _se(self.layer_fraction)
 
 
-def check_inputs(weights: Sequence[np.ndarray], x: np.ndarray) -> None:
+def _se(values: np.ndarray) -> np.ndarray:
+    n = values.shape[0]
+    return values.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(values.shape[1], np.nan)
+
+
+def _weights(net) -> list[np.ndarray]:
+    return list(net.weights) if isinstance(net, Network) else list(net)
+
+
+def he_stds(weights) -> tuple[float, ...]:
+    """He's std sqrt(2 / fan_in) of every hidden layer's weights (a :class:`Network` or [W_1, ..., W_out])."""
+    return tuple(math.sqrt(2.0 / w.shape[1]) for w in _weights(weights)[:-1])
+
+
+def check_inputs(weights, x: np.ndarray) -> None:
     """Refuse inputs whose feature count is not the network's input dimension."""
-    if x.ndim != 2 or x.shape[1] != weights[0].shape[1]:
-        raise ConfigError(f"the inputs have shape {x.shape} but the network takes {weights[0].shape[1]} features "
+    first = _weights(weights)[0]
+    if x.ndim != 2 or x.shape[1] != first.shape[1]:
+        raise ConfigError(f"the inputs have shape {x.shape} but the network takes {first.shape[1]} features "
                           "(inputs are rows: (input, feature))")
 
 
-def path_statistics(weights: Sequence[np.ndarray], x: np.ndarray, stds: Sequence[float] | None = None) -> PathStats:
-    """F per depth prefix, per-layer active fractions and E[t_l | Z = 1] of a given network.
+def path_statistics(net, x: np.ndarray, stds: Sequence[float] | None = None) -> PathStats:
+    """F per depth prefix, per-layer active fractions, E[t_l | Z = 1] and the outputs of a given network.
 
     Parameters
     ----------
-    weights : [W_1, ..., W_H, W_out], effective weights (fan_out, fan_in), bias-free
+    net : Network, or anything :func:`ntkpaths.network_from` takes (a file, a framework's model,
+        [W_1, ..., W_H, W_out] as (fan_out, fan_in) bias-free weights)
     x : ndarray (input, feature)
     stds : sequence of float (layer,), optional
         Standardise layer l's weights by stds[l-1]; He's sqrt(2 / fan_in) by
         default. Positive rescaling changes t_l but not F.
+
+    Notes
+    -----
+    With biases a path is still active when every hidden unit on it is on;
+    the biases only decide which units are on (docs/science.md).
     """
-    check_inputs(weights, x)
-    stds = he_stds(weights) if stds is None else tuple(stds)
-    zs, _ = forward(weights, x)
+    if not isinstance(net, Network):
+        from .readers import network_from
+
+        net = network_from(net)
+    x = np.asarray(x, dtype=np.float64)
+    check_inputs(net, x)
+    stds = he_stds(net) if stds is None else tuple(stds)
+    zs, y = net.forward(x)
     tracer = NetworkTracer(x, 0, ("weights",))
-    for z, w, std in zip(zs, weights[:-1], stds):
-        tracer.add_layer(z, w / std)
+    with np.errstate(over="ignore"):  # t beyond float32's range falls in the end bin, as any t past the bins
+        for z, w, std in zip(zs, net.weights[:-1], stds):
+            tracer.add_layer(z, w / std)
     raw = tracer.result()
     deep = raw["active_fraction"][:, -1].sum()
     slope = raw["weight_tz"] / deep if deep > 0 else np.full(len(zs), np.nan)
     fractions = np.stack([layer_fraction(z) for z in zs], axis=1)
-    return PathStats(active_fraction=raw["active_fraction"], layer_fraction=fractions, weight_slope=slope)
+    return PathStats(active_fraction=raw["active_fraction"], layer_fraction=fractions, weight_slope=slope, outputs=y)
 
 
-def activation_masks(weights: Sequence[np.ndarray], x: np.ndarray) -> list[np.ndarray]:
+def activation_masks(weights, x: np.ndarray) -> list[np.ndarray]:
     """Which units are on, per hidden layer: bool (neuron, input). Equal masks mean every path's Z is equal."""
-    zs, _ = forward(weights, x)
+    net = weights if isinstance(weights, Network) else Network(tuple(weights))
+    zs, _ = net.forward(x)
     return [z > 0 for z in zs]
 
 
@@ -123,56 +160,27 @@ def all_paths(weights: Sequence[np.ndarray], limit: int = 4_000_000) -> np.ndarr
     return np.indices(dims, dtype=np.int64).reshape(len(dims), count).T
 
 
-_NAME = re.compile(r"^W(?P<layer>[1-9][0-9]*)$")
-
-
 def read_weights_npz(path: str | Path) -> list[np.ndarray]:
-    """Load a bias-free network from a ``.npz`` file with arrays ``W1``..``WH`` and ``Wout``.
+    """Load a bias-free network from a ``.npz`` file with arrays ``W1``..``WH`` and ``Wout``, as a list.
 
-    W_l has shape (n_l, n_{l-1}) and Wout (n_out, n_H). Returns them as
-    float64, in order; any missing, extra, mis-shaped or non-finite array is a
-    one-line :class:`ConfigError`.
+    W_l has shape (n_l, n_{l-1}) and Wout (n_out, n_H); they come back as
+    float64, in order. A network with biases, or any missing, extra,
+    mis-shaped or non-finite array, is a one-line :class:`ConfigError`; read
+    networks with biases with :func:`ntkpaths.network_from`.
     """
-    path = Path(path)
-    arrays = load_npz(path, "weights")
-    names = _layer_names(arrays, path)
-    weights = [_check_array(arrays[name], name, path) for name in names]
-    for prev, (name, w) in zip(weights, zip(names[1:], weights[1:])):
-        if w.shape[1] != prev.shape[0]:
-            raise ConfigError(f"{name} in {path} has shape {w.shape} but the layer before has {prev.shape[0]} "
-                              f"units: {name} needs {prev.shape[0]} columns (fan_out, fan_in)")
-    return weights
+    from .readers import read_network
+
+    net = read_network(path)
+    if net.has_biases:
+        raise ConfigError(f"{path} holds a network with biases; read it with ntkpaths.network_from")
+    return list(net.weights)
 
 
-def _layer_names(arrays: dict, path: Path) -> list[str]:
-    held = ", ".join(sorted(arrays)) or "nothing"
-    extra = [k for k in arrays if k != "Wout" and not _NAME.match(k)]
-    if extra:
-        raise ConfigError(f"unexpected array {extra[0]!r} in {path}; a bias-free network has arrays W1..WH "
-                          f"and Wout only (it holds: {held})")
-    layers = sorted(int(_NAME.match(k)["layer"]) for k in arrays if k != "Wout")
-    for name in ("W1", "Wout"):
-        if name not in arrays:
-            raise ConfigError(f"weights file {path} has no array {name!r}; it needs W1..WH and Wout (it holds: {held})")
-    missing = [i for i in range(1, layers[-1] + 1) if i not in layers]
-    if missing:
-        raise ConfigError(f"weights file {path} has W{layers[-1]} but no W{missing[0]} (it holds: {held})")
-    return [f"W{i}" for i in layers] + ["Wout"]
+def write_weights_npz(path: str | Path, weights) -> Path:
+    """Save a network (a :class:`Network` or [W_1, ..., W_out]) as arrays W1..WH, Wout (+ biases); returns the path.
 
+    A name without a suffix gets ``.npz``, as numpy gives it.
+    """
+    from .readers import network_from, write_network
 
-def _check_array(a: np.ndarray, name: str, path: Path) -> np.ndarray:
-    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-        raise ConfigError(f"{name} in {path} must hold real numbers, got dtype {a.dtype}")
-    if a.ndim != 2 or a.size == 0:
-        raise ConfigError(f"{name} in {path} must be a non-empty 2-D array (fan_out, fan_in), got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ConfigError(f"{name} in {path} holds NaN or infinite values")
-    return a.astype(np.float64)
-
-
-def write_weights_npz(path: str | Path, weights: Sequence[np.ndarray]) -> Path:
-    """Save a network as :func:`read_weights_npz` reads it (arrays W1..WH, Wout)."""
-    path = Path(path)
-    names = [f"W{i + 1}" for i in range(len(weights) - 1)] + ["Wout"]
-    np.savez(path, **dict(zip(names, weights)))
-    return path
+    return write_network(path, network_from(weights))

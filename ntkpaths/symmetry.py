@@ -355,8 +355,41 @@ def apply_spec(weights: Sequence[np.ndarray], spec: str) -> Weights:
         values = [kind(a) for kind, a in zip(kinds, args)]
     except ValueError:
         raise ConfigError(f"cannot read transform {spec!r}; write one of: {', '.join(SPECS)}") from None
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # checked below, in one line
+        out = _apply(weights, name, values)
+    for i, w in enumerate(out):
+        if not np.isfinite(w).all():
+            raise ConfigError(f"transform {spec!r} makes weights of layer {i + 1} infinite or NaN in {w.dtype}; "
+                              "choose a factor whose result stays in range")
+    return out
+
+
+def _apply(weights: Sequence[np.ndarray], name: str, values: list) -> Weights:
     if name == "rescale":
         return rescale(weights, values[0], values[-1], unit=values[1] if len(values) == 3 else None)
     if name == "replicate":
         return replicate(weights, *values)
     return widen(weights, values[0])
+
+
+PRESERVED_RTOL = 1e-9  # of the largest possible |output|: rounding errors in float64 are ~1e-16 of it
+
+
+def check_preserved(before: Sequence[np.ndarray], after: Sequence[np.ndarray], x: np.ndarray, what: str) -> float:
+    """max |Δf| over the inputs between two networks; refuse it when it is not zero to rounding.
+
+    The scale of rounding errors is the output of the absolute network
+    |W_out| ... |W_1| |x|, which bounds every path's contribution; a
+    function-preserving transform must keep |Δf| within ``PRESERVED_RTOL`` of it.
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        change = float(np.abs(forward(after, x)[1] - forward(before, x)[1]).max())
+        h = np.abs(x).T
+        for w in before:
+            h = np.abs(w) @ h
+    scale = float(h.max())
+    if not np.isfinite(change) or change > PRESERVED_RTOL * scale:
+        raise ConfigError(f"{what} changed the outputs by up to {change:.3g} (its paths contribute up to {scale:.3g}); "
+                          "a function-preserving transform must keep them to rounding: its factors left "
+                          "float64's range or precision")
+    return change

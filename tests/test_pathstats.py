@@ -67,10 +67,11 @@ BAD_FILES = {
     "no Wout": ({"W1": GOOD["W1"]}, "has no array 'Wout'"),
     "no W1": ({"W2": GOOD["W2"], "Wout": GOOD["Wout"]}, "has no array 'W1'"),
     "gap": ({"W1": GOOD["W1"], "W3": GOOD["W2"], "Wout": GOOD["Wout"]}, "has W3 but no W2"),
-    "extra": (GOOD | {"b1": np.ones(3)}, "unexpected array 'b1'"),
+    "extra": (GOOD | {"c1": np.ones(3)}, "unexpected array 'c1'"),
+    "biases": (GOOD | {"b1": np.ones(3)}, "holds a network with biases; read it with ntkpaths.network_from"),
     "one-d": (GOOD | {"W2": np.ones(12)}, "W2 in"),
-    "not chaining": (GOOD | {"W2": np.ones((4, 2))}, "W2 needs 3 columns"),
-    "output not chaining": (GOOD | {"Wout": np.ones((1, 3))}, "Wout needs 4 columns"),
+    "not chaining": (GOOD | {"W2": np.ones((4, 2))}, "W2 takes 2 inputs but W1 has 3 units"),
+    "output not chaining": (GOOD | {"Wout": np.ones((1, 3))}, "Wout takes 3 inputs but W2 has 4 units"),
     "nan": (GOOD | {"W1": np.full((3, 2), np.nan)}, "NaN or infinite"),
     "text": (GOOD | {"W1": np.array([["a", "b"]])}, "real numbers"),
 }
@@ -87,7 +88,7 @@ def test_bad_weights_files_are_one_line_errors(name, tmp_path):
 
 def test_unreadable_and_missing_files(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    for path, message in ((tmp_path / "junk.npz", "cannot read weights file"), (tmp_path / "none.npz", "not found")):
+    for path, message in ((tmp_path / "junk.npz", "is not a .npz archive: it is a text file"), (tmp_path / "none.npz", "not found")):
         with pytest.raises(ConfigError, match=message):
             pathstats.read_weights_npz(path)
 

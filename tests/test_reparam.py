@@ -163,9 +163,9 @@ def test_bad_transforms_give_one_line(files, capsys, args, message):
 
 @pytest.mark.parametrize("arrays,message", [
     ({"W1": np.ones((6, 5)), "W2": np.ones((6, 6))}, "has no array 'Wout'"),
-    ({"W1": np.ones((6, 5)), "W2": np.ones((6, 4)), "Wout": np.ones((1, 6))}, "W2 needs 6 columns"),
-    ({"W1": np.ones(5), "Wout": np.ones((1, 6))}, "must be a non-empty 2-D array"),
-    ({"W1": np.ones((6, 3)), "Wout": np.ones((1, 6))}, "takes 3 features"),
+    ({"W1": np.ones((6, 5)), "W2": np.ones((6, 4)), "Wout": np.ones((1, 6))}, "W2 takes 4 inputs but W1 has 6 units"),
+    ({"W1": np.ones(5), "Wout": np.ones((1, 6))}, "must be a 2-D weight matrix"),
+    ({"W1": np.ones((6, 3)), "Wout": np.ones((1, 6))}, "W1 takes 3 inputs but the inputs have 5 features"),
 ])
 def test_bad_weights_files_give_one_line(files, capsys, tmp_path, arrays, message):
     _, _, inputs = files

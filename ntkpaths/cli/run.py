@@ -119,15 +119,26 @@ def train(
     scheduler: Annotated[Optional[str], typer.Option(help="'synchronous', 'local' or a dask scheduler address; default: in-process when small, else a local cluster.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Worker processes of a local cluster \\[default: the cores].")] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when JAX sees one), cpu or gpu.")] = "auto",
+    init_from: Annotated[Optional[Path], typer.Option(help="Start every run from this bias-free network (.npz, .safetensors, .pt, .onnx) instead of a random draw; depth and width come from it.")] = None,
+    save_weights: Annotated[Optional[Path], typer.Option(help="Folder for each run's final network (depthD-widthW-runR.safetensors, or .npz after an .npz --init-from).")] = None,
 ) -> None:
     """Train one network per (depth, width, run) and measure how far its paths move (Theorem 5)."""
     from ..config import TrainConfig
     from ..tasks import find_device
 
+    if init_from is not None and (depths, widths) == ("1,2,4", "64,256,1024"):  # the grid comes from the file
+        from ..readers import read_network
+
+        net = read_network(init_from)
+        depths, widths = str(net.depth), ",".join(map(str, sorted(set(net.widths))))
     cfg = TrainConfig(depths=_parse_list("--depths", depths), widths=_parse_list("--widths", widths), runs=runs,
                       steps=steps, lr=lr, batch_size=batch_size, param=param, data=data, n_train=n_train,
                       n_test=n_test, checkpoints=checkpoints, dtype=dtype, loss_tolerance=loss_tolerance, seed=seed,
-                      device=find_device() if device == "auto" else device)
+                      device=find_device() if device == "auto" else device,
+                      init_from=None if init_from is None else str(init_from.resolve()),
+                      save_weights=None if save_weights is None else str(save_weights.resolve()))
+    if save_weights is not None:
+        save_weights.mkdir(parents=True, exist_ok=True)
     from .. import store
     from ..training import dataset, grid
 

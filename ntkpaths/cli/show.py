@@ -1,4 +1,4 @@
-"""Commands that look at datasets and networks: plot, info, report, paths."""
+"""Commands that look at datasets: plot, info, report."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -71,44 +71,3 @@ def report_command(
     report.write_report(ds, out, title=f"ntkpaths report: {path.name}", figures=figs, rows=rows)
     console.print(_verdict_table(ds, rows))
     console.print(f"wrote {out}")
-
-
-@app.command("paths")
-def paths_command(
-    weights: Annotated[Path, typer.Argument(help="A .npz file with arrays W1..WH (fan_out, fan_in) and Wout: a bias-free ReLU network.")],
-    inputs: Annotated[Path, typer.Option(help="The inputs, .npy or .csv, one input per row.")],
-    transform: Annotated[Optional[list[str]], typer.Option(help="Function-preserving transform applied first, in order (repeatable): rescale:LAYER:ALPHA, rescale:LAYER:UNIT:ALPHA, replicate:LAYER:UNIT:K or widen:K; layers 1..H, units from 0.")] = None,
-    save: Annotated[Optional[Path], typer.Option(help="Write the transformed weights to this .npz file.")] = None,
-) -> None:
-    """Path statistics of a given network: F per depth prefix, and per layer the active fraction and the mean
-    standardised weight of active paths, E(t_l | Z=1)."""
-    import numpy as np
-
-    from .. import pathstats, symmetry
-    from ..allpaths import forward
-    from ..config import read_inputs
-
-    original = pathstats.read_weights_npz(weights)
-    x = read_inputs(inputs)
-    pathstats.check_inputs(original, x)
-    networks = {str(weights): original}
-    if transform:
-        changed = original
-        for spec in transform:
-            changed = symmetry.apply_spec(changed, spec)
-        networks[" then ".join(transform)] = changed
-    for title, w in networks.items():
-        stats = pathstats.path_statistics(w, x)
-        table = Table(title=f"{title}: {x.shape[0]} inputs")
-        for col in ("layer", "units", "active fraction a_l/n_l", "F (layers <= l)", "2^-l", "E\\[t_l | Z=1]"):
-            table.add_column(col, justify="right")
-        for i, units in enumerate(a.shape[0] for a in w[:-1]):
-            table.add_row(str(i + 1), str(units), f"{stats.layer_fraction[:, i].mean():.4f}", f"{stats.p_active[i]:.5g}",
-                          f"{0.5 ** (i + 1):.5g}", f"{stats.weight_slope[i]:.4f}")
-        console.print(table)
-    if transform:
-        change = np.abs(forward(changed, x)[1] - forward(original, x)[1]).max()
-        console.print(f"outputs: max |Δf| = {change:.3g} over the inputs (E[t_l | Z=1] uses He's std sqrt(2/fan_in))",
-                      markup=False)
-    if save:
-        console.print(f"wrote {pathstats.write_weights_npz(save, networks[list(networks)[-1]])}")

@@ -120,6 +120,13 @@ class TrainConfig:
         Where JAX trains: ``auto`` is a GPU when JAX sees one. Runs are
         bit-identical across schedulers on the CPU; on a GPU they agree in
         distribution.
+    init_from : str or None
+        A bias-free network file (.npz, .safetensors, .pt, .onnx) every run
+        starts from instead of a random draw; the grid is its depth and width.
+    save_weights : str or None
+        A folder for each run's final network, ``depthD-widthW-runR`` plus the
+        init file's suffix (.npz or .safetensors; .safetensors otherwise), in
+        the init file's dtype (else the training dtype).
     """
 
     depths: tuple[int, ...] = (1, 2, 4)
@@ -138,6 +145,8 @@ class TrainConfig:
     ntk_inputs: int = 64
     loss_tolerance: float = 1e-3
     device: str = "cpu"
+    init_from: str | None = None
+    save_weights: str | None = None
     data_sha256: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +163,8 @@ class TrainConfig:
         _choice("device", self.device, TRAIN_DEVICES)
         _require(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
                  f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.init_from is not None:
+            self._check_init()
         pool = self._check_data()
         _require(pool is None or self.n_train <= pool,
                  f"n_train = {self.n_train} exceeds the {pool} samples in {self.data}")
@@ -173,6 +184,18 @@ class TrainConfig:
             _positive_int("batch_size", self.batch_size)
             _require(self.batch_size <= self.n_train,
                      f"batch_size = {self.batch_size} exceeds n_train = {self.n_train}")
+
+    def _check_init(self) -> None:
+        """A network to start from must be bias-free, and the grid its one depth and width."""
+        from ..readers import read_network
+
+        net = read_network(self.init_from)
+        _require(not net.has_biases, f"--init-from {self.init_from} has biases; training runs bias-free networks")
+        _require(len(set(net.widths)) == 1, f"--init-from {self.init_from} has hidden widths {list(net.widths)}; "
+                 "training runs networks whose hidden layers have one width")
+        _require(self.depths == (net.depth,) and self.widths == (net.widths[0],),
+                 f"--init-from {self.init_from} has depth {net.depth} and width {net.widths[0]}: give "
+                 f"--depths {net.depth} --widths {net.widths[0]}")
 
     def _check_data(self) -> int | None:
         """Check the data source; return how many samples it holds (None: unlimited)."""

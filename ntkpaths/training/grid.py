@@ -58,12 +58,22 @@ def guarded_run(cfg: TrainConfig, run: Run) -> dict[str, np.ndarray]:
     from .run import train_run
 
     try:
-        return dataset.padded(cfg, train_run(cfg, run.depth, run.width, seed=run_seed(cfg, run)))
+        return dataset.padded(cfg, train_run(cfg, run.depth, run.width, seed=run_seed(cfg, run),
+                                             save_to=weights_path(cfg, run)))
     except NtkpathsError:
         raise
     except Exception as exc:
         raise TrainError(f"run depth={run.depth} width={run.width} run={run.run} (seed {cfg.seed}) failed: "
                          f"{type(exc).__name__}: {exc}") from None
+
+
+def weights_path(cfg: TrainConfig, run: Run) -> Path | None:
+    """Where ``--save-weights`` puts a run's final network (None without it)."""
+    if cfg.save_weights is None:
+        return None
+    suffix = Path(cfg.init_from).suffix if cfg.init_from and Path(cfg.init_from).suffix in (".npz", ".safetensors") \
+        else ".safetensors"
+    return Path(cfg.save_weights) / f"depth{run.depth}-width{run.width}-run{run.run}{suffix}"
 
 
 def step_flops(cfg: TrainConfig, depth: int, width: int, dim: int = 64, outputs: int = 10) -> float:

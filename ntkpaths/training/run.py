@@ -53,7 +53,8 @@ def checkpoint_steps(steps: int, count: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], logs]))
 
 
-def train_run(cfg: TrainConfig, depth: int, width: int, *, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
+def train_run(cfg: TrainConfig, depth: int, width: int, *, seed: np.random.SeedSequence,
+              save_to=None) -> dict[str, np.ndarray]:
     """Train one network of ``depth`` hidden layers of ``width`` and measure it at every checkpoint.
 
     Parameters
@@ -73,10 +74,39 @@ def train_run(cfg: TrainConfig, depth: int, width: int, *, seed: np.random.SeedS
     data = draw_data(cfg, rng=rng)
     dims = [data.dim, *[width] * depth, data.n_out]
     standard = sample.sample_standard_weights(NetworkConfig(dtype="float64"), dims, rng=rng)
-    return train(standard, data, cfg, rng=rng)
+    if cfg.init_from is not None:
+        standard = _standard_from(cfg, dims)
+    return train(standard, data, cfg, rng=rng, save_to=save_to)
 
 
-def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _standard_from(cfg: TrainConfig, dims: list[int]) -> list[np.ndarray]:
+    """The standard normals whose parameters are the init file's weights (the random draw is still made,
+    so a run's minibatches are those of the same seed without --init-from)."""
+    from ..config import ConfigError
+    from ..readers import read_network
+
+    net = read_network(cfg.init_from)
+    have = [net.input_dim, *net.widths, net.output_dim]
+    if have != dims:
+        raise ConfigError(f"--init-from {cfg.init_from} has layer sizes {have} but the data need {dims}")
+    par = model.parametrisation(cfg.param, dims, cfg.lr)
+    return [w / (scale * std) for w, scale, std in zip(net.weights, par.scales, par.stds)]
+
+
+def _save(path, params, scales, cfg: TrainConfig) -> None:
+    """Write a run's final effective weights, in the init file's dtype (so 0 steps give back that file's arrays)."""
+    from pathlib import Path
+
+    from ..network import Network
+    from ..readers import read_network, write_network
+
+    dtype = read_network(cfg.init_from).dtype if cfg.init_from else cfg.dtype
+    weights = [np.asarray(p, dtype=np.float64) * s for p, s in zip(params, scales)]
+    write_network(Path(path), Network(tuple(weights), None, source="ntkpaths train", dtype=dtype))
+
+
+def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng: np.random.Generator,
+          save_to=None) -> dict[str, np.ndarray]:
     """:func:`train_run` from given initial standard normals and data.
 
     Parameters
@@ -90,6 +120,8 @@ def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng:
         ``checkpoints``, ``ntk_inputs`` and ``loss_tolerance`` are used.
     rng : numpy.random.Generator
         Draws the minibatches (unused for full-batch descent).
+    save_to : path or None
+        Write the final network there (:func:`ntkpaths.readers.write_network`).
     """
     dims = [standard[0].shape[1], *(e.shape[0] for e in standard)]
     with _precision(cfg.dtype), _on(cfg.device), threadpool_limits(limits=1, user_api="blas"):
@@ -97,7 +129,9 @@ def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng:
         params0 = model.initial_params(standard, par, cfg.dtype)
         probe = Probe(params0, data, par, cfg.ntk_inputs)
         steps = checkpoint_steps(cfg.steps, cfg.checkpoints)
-        rows = _descend(tuple(jnp.asarray(p) for p in params0), probe, steps, cfg, rng)
+        rows, final = _descend(tuple(jnp.asarray(p) for p in params0), probe, steps, cfg, rng)
+        if save_to is not None:
+            _save(save_to, final, par.scales, cfg)
     out = _collect(rows, len(dims) - 2, cfg.loss_tolerance)
     out["step"] = steps
     return out
@@ -114,8 +148,8 @@ def _precision(dtype: str):
     return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
 
 
-def _descend(params, probe: Probe, steps: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> list[dict | None]:
-    """Train to each checkpoint in ``steps``; one measurement each, None from divergence on."""
+def _descend(params, probe: Probe, steps: np.ndarray, cfg: TrainConfig, rng: np.random.Generator):
+    """Train to each checkpoint in ``steps``; one measurement each, None from divergence on; and the last params."""
     rows, done = [], 0
     x, y = probe.x_train, jnp.asarray(probe.data.y_train, dtype=probe.x_train.dtype)
     for target in steps:
@@ -125,7 +159,7 @@ def _descend(params, probe: Probe, steps: np.ndarray, cfg: TrainConfig, rng: np.
         params = _advance(params, x, y, int(target - done), probe.par, cfg.batch_size, rng)
         done = target
         rows.append(probe.measure(params))
-    return rows
+    return rows, params
 
 
 def _advance(params, x, y, count: int, par: model.Parametrisation, batch: int | None, rng: np.random.Generator):
