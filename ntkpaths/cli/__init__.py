@@ -1,7 +1,7 @@
 """The ``ntkpaths`` command line: parse, build a config, call the public API.
 
-Commands live in :mod:`.run` (sweep, train, study) and :mod:`.show` (plot,
-info, report, paths); :func:`main` turns every failure a user or the machine
+Commands live in :mod:`.run` (sweep, train, study), :mod:`.show` (plot,
+info, report) and :mod:`.paths` (a network someone hands over); :func:`main` turns every failure a user or the machine
 can cause into one line on stderr and exit code 2.
 """
 from __future__ import annotations
