@@ -1,0 +1,131 @@
+"""Every figure kind, drawn at one and at several depths, keeps its text on the canvas and legible.
+
+Checks, after a full draw: the figure's tight bounding box (every title, label and tick label)
+lies inside the figure; no two x tick labels of one axes overlap; no legend drawn inside an axes
+hides a data point.
+"""
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from ntkpaths import SweepConfig, plot, run_sweep
+from ntkpaths.config import NetworkConfig, TrainConfig
+from ntkpaths.plot import style, symmetry, training
+from ntkpaths.training import grid
+
+SLACK = 0.02  # inches: antialiasing of a glyph's edge
+
+
+def _sweep(depth: int, input_dims=(4, 8), **network) -> xr.Dataset:
+    cfg = SweepConfig(depth=depth, widths=(8, 16, 32), nets=6, seed=1, input_dims=input_dims, angles=(0.5, 2.0),
+                      network=NetworkConfig(**network))
+    return run_sweep(cfg, scheduler="synchronous")
+
+
+def _families(depth: int) -> xr.Dataset:
+    parts = [_sweep(depth, (8,)), _sweep(depth, (8,), bias_mean=0.1)]
+    return xr.concat(parts, dim=pd.Index(["he", "biased"], name="family"), combine_attrs="override",
+                     coords="minimal", compat="override")
+
+
+def _training(depths) -> xr.Dataset:
+    cfg = TrainConfig(depths=depths, widths=(8, 16, 32), runs=2, steps=8, n_train=16, n_test=8, checkpoints=3,
+                      seed=7, data="teacher")
+    return grid.run_training(cfg, scheduler="synchronous")
+
+
+@pytest.fixture(scope="module", params=["one depth", "several depths"])
+def datasets(request):
+    one = request.param == "one depth"
+    return {"sweep": _sweep(1 if one else 8), "sweep, one input dim": _sweep(1 if one else 8, (8,)),
+            "families": _families(1 if one else 8), "training": _training((2,) if one else (1, 2, 8))}
+
+
+def _text_inside(fig) -> list[str]:
+    """Problems: the tight bounding box beyond the figure, overlapping x tick labels, legends on data."""
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    problems = []
+    tight, (w, h) = fig.get_tightbbox(renderer), fig.get_size_inches()
+    if tight.x0 < -SLACK or tight.y0 < -SLACK or tight.x1 > w + SLACK or tight.y1 > h + SLACK:
+        box = ", ".join(f"{v:.2f}" for v in (tight.x0, tight.y0, tight.x1, tight.y1))
+        problems.append(f"text beyond the canvas: tight box ({box}) in on a {w:.2f} x {h:.2f} in figure")
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        if _ticks_collide([t for t in ax.get_xticklabels(which="both") if t.get_visible() and t.get_text()], renderer):
+            problems.append(f"x tick labels overlap in '{ax.get_title()}'")
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            box = legend.get_window_extent(renderer)
+            for line in ax.get_lines():
+                xy = line.get_transform().transform(np.column_stack(line.get_data()).astype(float))
+                xy = xy[np.isfinite(xy).all(axis=1)]
+                if box.count_contains(xy):
+                    problems.append(f"the legend of '{ax.get_title()}' covers data")
+                    break
+    labels = [a.xaxis.label for a in fig.axes if a.get_visible() and a.get_xlabel()]
+    if any(a.get_window_extent(renderer).overlaps(b.get_window_extent(renderer))
+           for a, b in itertools.combinations(labels, 2)):
+        problems.append("x axis labels of neighbouring panels run into each other")
+    return problems
+
+
+def _ticks_collide(labels, renderer) -> bool:
+    """Whether two tick labels overlap. Rotated labels are parallel strips: they collide when the
+    distance between neighbouring anchors, across the text, is less than the text's height."""
+    if len(labels) < 2:
+        return False
+    angle = np.deg2rad(labels[0].get_rotation() % 180)
+    if angle == 0:
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        return any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+    x = np.sort([t.get_window_extent(renderer).x1 for t in labels])
+    height = renderer.points_to_pixels(labels[0].get_fontsize())
+    return bool(np.min(np.diff(x)) * np.sin(angle) < 0.9 * height)
+
+
+def _draw_all(ds: xr.Dataset, registry) -> dict[str, list[str]]:
+    found = {}
+    for name, (draw, usable) in registry.items():
+        if usable(ds):
+            fig = draw(ds)
+            found[name] = _text_inside(fig)
+            style.plt.close(fig)
+    return found
+
+
+@pytest.mark.parametrize("kind", ["sweep", "sweep, one input dim", "families", "training"])
+def test_text_stays_on_the_canvas_and_legible(datasets, kind):
+    ds = datasets[kind]
+    registry = training.FIGURES if kind == "training" else plot.FIGURES
+    found = _draw_all(ds, registry)
+    assert found, f"no figure drawn for {kind}"
+    bad = {name: p for name, p in found.items() if p}
+    assert not bad, bad
+
+
+def test_reparametrisation_figures_keep_text_on_the_canvas():
+    from ntkpaths.reparam import ReparamConfig, measure_all
+
+    ds = measure_all(ReparamConfig(depth=2, width=8, n_train=8, steps=100, alphas=(0.5, 2.0), ks=(2,), nets=50,
+                                   probes=5, lanczos_steps=10, max_iter=100, seed=3))
+    found = _draw_all(ds, symmetry.FIGURES)
+    assert set(found) == set(symmetry.FIGURES)
+    bad = {name: p for name, p in found.items() if p}
+    assert not bad, bad
+
+
+def test_the_checks_see_a_cut_title_and_overlapping_ticks():
+    """The checker itself: a title wider than its figure and crowded tick labels are reported."""
+    fig, ax = style.plt.subplots(figsize=(2, 2))
+    ax.set_title("a title far too long for a figure two inches wide, cut on both sides")
+    ax.set_xticks(range(10), [f"label {i:04d}" for i in range(10)])
+    ax.plot(range(10), range(10), label="data")
+    ax.legend(loc="center")
+    problems = " ".join(_text_inside(fig))
+    style.plt.close(fig)
+    assert "beyond the canvas" in problems and "overlap" in problems and "covers data" in problems
