@@ -6,6 +6,9 @@ hides a data point.
 """
 import itertools
 
+import matplotlib.collections
+import matplotlib.colors
+import matplotlib.lines
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +23,7 @@ SLACK = 0.02  # inches: antialiasing of a glyph's edge
 
 
 def _sweep(depth: int, input_dims=(4, 8), **network) -> xr.Dataset:
-    cfg = SweepConfig(depth=depth, widths=(8, 16, 32), nets=6, seed=1, input_dims=input_dims, angles=(0.5, 2.0),
+    cfg = SweepConfig(depth=depth, widths=(8, 16, 32), nets=4, seed=1, input_dims=input_dims, angles=(0.5, 2.0),
                       network=NetworkConfig(**network))
     return run_sweep(cfg, scheduler="synchronous")
 
@@ -40,8 +43,9 @@ def _training(depths) -> xr.Dataset:
 @pytest.fixture(scope="module", params=["one depth", "several depths"])
 def datasets(request):
     one = request.param == "one depth"
-    return {"sweep": _sweep(1 if one else 8), "sweep, one input dim": _sweep(1 if one else 8, (8,)),
-            "families": _families(1 if one else 8), "training": _training((2,) if one else (1, 2, 8))}
+    depth = 1 if one else 5
+    return {"sweep": _sweep(depth), "sweep, one input dim": _sweep(depth, (8,)), "families": _families(depth),
+            "training": _training((2,) if one else (1, 3))}
 
 
 def _text_inside(fig) -> list[str]:
@@ -111,8 +115,8 @@ def test_text_stays_on_the_canvas_and_legible(datasets, kind):
 def test_reparametrisation_figures_keep_text_on_the_canvas():
     from ntkpaths.reparam import ReparamConfig, measure_all
 
-    ds = measure_all(ReparamConfig(depth=2, width=8, n_train=8, steps=100, alphas=(0.5, 2.0), ks=(2,), nets=50,
-                                   probes=5, lanczos_steps=10, max_iter=100, seed=3))
+    ds = measure_all(ReparamConfig(depth=2, width=8, n_train=8, steps=100, alphas=(0.5, 2.0), ks=(2,), nets=20,
+                                   probes=5, lanczos_steps=10, max_iter=50, seed=3))
     found = _draw_all(ds, symmetry.FIGURES)
     assert set(found) == set(symmetry.FIGURES)
     bad = {name: p for name, p in found.items() if p}
@@ -129,3 +133,37 @@ def test_the_checks_see_a_cut_title_and_overlapping_ticks():
     problems = " ".join(_text_inside(fig))
     style.plt.close(fig)
     assert "beyond the canvas" in problems and "overlap" in problems and "covers data" in problems
+
+
+THEORY_LABELS = ("exact", "arc-cosine", "$4^{-H}$")
+
+
+@pytest.mark.parametrize("name", ["dependence_strength", "joint_active"])
+def test_theory_lines_are_drawn_above_the_data_and_stand_apart(datasets, name):
+    draw, _ = plot.FIGURES[name]
+    fig = draw(datasets["sweep, one input dim"])
+    for ax in (a for a in fig.axes if a.get_visible()):
+        theory = [ln for ln in ax.get_lines() if ln.get_label().startswith(THEORY_LABELS)]
+        data = [a for a in ax.get_children() if a not in theory and hasattr(a, "get_zorder")
+                and isinstance(a, (matplotlib.lines.Line2D, matplotlib.collections.Collection))]
+        assert theory and data
+        assert min(ln.get_zorder() for ln in theory) > max(a.get_zorder() for a in data), ax.get_title()
+        for ln in theory:
+            assert max(matplotlib.colors.to_rgb(ln.get_color())) < 0.25 and ln.get_linestyle() in ("--", ":")
+    style.plt.close(fig)
+
+
+def test_every_panel_of_p_active_keeps_its_lines_apart(datasets):
+    """No panel draws its series on top of one another (as P(path active) on a log axis over depth did)."""
+    draw, _ = plot.FIGURES["p_active"]
+    fig = draw(datasets["sweep"])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        lines = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+        if len(lines) < 2:
+            continue
+        to_axes = ax.transData + ax.transAxes.inverted()
+        y = np.array([to_axes.transform(np.column_stack(ln.get_data()).astype(float))[:, 1] for ln in lines])
+        spread = np.nanmax(y.max(axis=0) - y.min(axis=0))
+        assert spread > 0.05, f"'{ax.get_title()}': every series within {spread:.3f} of the panel's height"
+    style.plt.close(fig)
