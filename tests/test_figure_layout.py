@@ -168,3 +168,21 @@ def test_every_panel_of_p_active_keeps_its_lines_apart():
         spread = np.nanmax(y.max(axis=0) - y.min(axis=0))
         assert spread > 0.03, f"'{ax.get_title()}': every series within {spread:.3f} of the panel's height"
     style.plt.close(fig)
+
+
+def test_training_panels_count_runs_per_regime_when_the_dataset_has_them(datasets):
+    ds = datasets["training"]
+    codes = np.zeros((ds.sizes["depth"], ds.sizes["width"], ds.sizes["run"]), dtype=np.int8)
+    codes[:, -1, 0], codes[:, 0, -1] = 1, 2
+    flagged = ds.assign(regime=(("depth", "width", "run"), codes,
+                                {"flag_values": [0, 1, 2], "flag_meanings": "below_critical catapult diverged"}))
+    n = ds.sizes["width"] * ds.sizes["run"]
+    for name in ("loss", "p_active", "flips"):
+        draw, _ = training.FIGURES[name]
+        plain, marked = draw(ds), draw(flagged)
+        titles = [ax.get_title() for ax in marked.axes if ax.get_visible() and ax.get_title()]
+        assert titles and all(f"{n - 2} below critical, 1 catapult, 1 diverged" in t for t in titles), titles
+        assert all("runs" not in ax.get_title() for ax in plain.axes)
+        assert not _text_inside(marked)
+        style.plt.close(plain)
+        style.plt.close(marked)
