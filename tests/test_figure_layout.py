@@ -73,6 +73,15 @@ def _text_inside(fig) -> list[str]:
                 if box.count_contains(xy):
                     problems.append(f"the legend of '{ax.get_title()}' covers data")
                     break
+    legends = [a.get_legend() for a in fig.axes if a.get_visible() and a.get_legend()] + list(fig.legends)
+    heading = fig._suptitle
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        if heading is not None and heading.get_text() and box.overlaps(heading.get_window_extent(renderer)):
+            problems.append("a legend runs into the figure's title")
+        if any(box.overlaps(a.get_window_extent(renderer)) for a in fig.axes
+               if a.get_visible() and a is not legend.axes and a.get_label() != "<colorbar>"):
+            problems.append("a legend lies on another panel")
     labels = [a.xaxis.label for a in fig.axes if a.get_visible() and a.get_xlabel()]
     if any(a.get_window_extent(renderer).overlaps(b.get_window_extent(renderer))
            for a, b in itertools.combinations(labels, 2)):

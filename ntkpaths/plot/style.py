@@ -59,9 +59,11 @@ def title(fig, text: str, fontsize: float = 14.0):
 
 
 def legend_outside(fig, ax, **kwargs):
-    """One figure legend, right of the panels, from the handles of ``ax``."""
+    """One legend for every panel, from the handles of ``ax``, right of the top-right panel (below the title)."""
     handles, labels = ax.get_legend_handles_labels()
-    return fig.legend(handles, labels, loc="outside right upper", **kwargs)
+    visible = [a for a in fig.axes if a.get_visible()]
+    top_right = max(visible, key=lambda a: (round(a.get_position().y1, 3), a.get_position().x1))
+    return legend_beside(top_right, handles=handles, labels=labels, **kwargs)
 
 
 def legend_beside(ax, **kwargs):

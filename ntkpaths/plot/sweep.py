@@ -144,10 +144,21 @@ def plot_joint(ds: xr.Dataset) -> plt.Figure:
         theory_line(ax, depth, ds["joint_theory"].sel(angle=angle).values, "k--", label="arc-cosine (n → ∞)")
         theory_line(ax, depth, ds["joint_independent"].values, "k:", label="$4^{-H}$ (independent)", lw=1.3)
         ax.set_yscale("log", base=2)
+        _positive_floor(ax, cell_values=ds["joint_active"].sel(angle=angle).values,
+                        lines=(ds["joint_theory"].sel(angle=angle).values, ds["joint_independent"].values))
         ax.set_title(f"θ = {angle / np.pi:.3g}π", fontsize="medium")
     legend_outside(fig, axes.flat[0], fontsize="x-small")
     title(fig, f"Joint activation of two inputs at angle θ ({note})")
     return fig
+
+
+def _positive_floor(ax, cell_values: np.ndarray, lines=()) -> None:
+    """On a log axis, start at half the smallest positive value drawn, so that an error bar
+    reaching below zero (few networks) does not stretch the axis over hundreds of decades."""
+    values = np.concatenate([np.ravel(cell_values)] + [np.ravel(v) for v in lines])
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size:
+        ax.set_ylim(bottom=0.5 * positive.min())
 
 
 def plot_families(ds: xr.Dataset) -> plt.Figure:
