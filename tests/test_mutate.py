@@ -1,6 +1,7 @@
 """`make mutate`'s patches still apply to the code they target (each anchor occurs exactly once), and a
 patch whose anchor moved stops loudly instead of being skipped."""
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 ROOT = Path(__file__).parent.parent
 spec = importlib.util.spec_from_file_location("mutate", ROOT / "tools" / "mutate.py")
 mutate = importlib.util.module_from_spec(spec)
+sys.modules["mutate"] = mutate  # dataclasses look their module up
 spec.loader.exec_module(mutate)
 
 
