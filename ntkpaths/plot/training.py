@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .style import (ERRORBAR_SE, THEORY_Z, band, facets, legend_beside, legend_outside, plt, sns, sparse_log_ticks, theory_line,
-                    title, width_colors)
+from .style import (ERRORBAR_SE, THEORY_Z, band, facets, legend_beside, legend_outside, plt, sns, sparse_log_ticks,
+                    theory_line, title, width_colors)
 
 REFERENCE = -0.5  # the n^-1/2 rate of lazy training (Du et al. 2019; Lee et al. 2019)
 
