@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SWEEP := data/sweep-depth8.zarr
 
-.PHONY: figures test test-slow bench bench-gpu clean-data
+.PHONY: figures test test-slow mutate bench bench-gpu clean-data
 
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(BIN)/.installed
 
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -m slow
+
+# Injects known one-line bugs one at a time and reports which ones the tests catch (opt-in, minutes).
+mutate: $(BIN)/.installed
+	$(BIN)/python tools/mutate.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_speed.py

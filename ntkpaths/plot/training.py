@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .style import ERRORBAR_SE, band, facets, plt, sns, width_colors
+from .style import (ERRORBAR_SE, THEORY_Z, band, facets, legend_beside, legend_outside, plt, sns, sparse_log_ticks,
+                    theory_line, title, width_colors)
 
 REFERENCE = -0.5  # the n^-1/2 rate of lazy training (Du et al. 2019; Lee et al. 2019)
 
@@ -23,10 +24,23 @@ def plot_loss(ds: xr.Dataset) -> plt.Figure:
         for w, color in colors.items():
             cell = ds.sel(depth=d, width=w)
             band(ax, _steps(ds), cell.loss_mean.values, cell.loss_se.fillna(0).values, color, str(w))
-        ax.set(xscale="log", yscale="log", title=f"depth {d}")
-    axes.flat[0].legend(title="width", fontsize="x-small")
-    fig.suptitle("Gradient descent: training loss (does it reach a global minimum?)")
+        ax.set(xscale="log", yscale="log")
+        ax.set_title(_panel_title(ds, d), fontsize="medium")
+    legend_outside(fig, axes.flat[0], title="width", fontsize="x-small")
+    title(fig, "Gradient descent: training loss (does it reach a global minimum?)")
     return fig
+
+
+def _panel_title(ds: xr.Dataset, depth: int) -> str:
+    """``depth d``, and, where the dataset classifies its runs by training regime, how many fell in each."""
+    if "regime" not in ds:
+        return f"depth {depth}"
+    codes = ds["regime"].sel(depth=depth).values.ravel()
+    names = str(ds["regime"].attrs.get("flag_meanings", "")).split()
+    flags = np.asarray(ds["regime"].attrs.get("flag_values", range(len(names)))).ravel()
+    counts = [f"{int((codes == v).sum())} {name.replace('_', ' ')}" for v, name in zip(flags, names)
+              if (codes == v).any()]
+    return f"depth {depth}\nruns: " + ", ".join(counts)
 
 
 def _loglog_with_fit(ax, widths, mean, se, exponent, color, label):
@@ -41,14 +55,14 @@ def _loglog_with_fit(ax, widths, mean, se, exponent, color, label):
 
 def _reference(ax, widths, anchor_value):
     x = np.asarray(widths, dtype=float)
-    ax.plot(x, anchor_value * (x / x[0]) ** REFERENCE, "k:", lw=1.3, label="$n^{-1/2}$")
+    theory_line(ax, x, anchor_value * (x / x[0]) ** REFERENCE, "k:", label="$n^{-1/2}$", lw=1.3)
 
 
 def plot_flips(ds: xr.Dataset) -> plt.Figure:
     """Final fraction of flipped ReLU states against width, log-log, per layer, with fits and n^-1/2."""
     sns.set_theme(style="whitegrid", context="notebook")
     depths, widths = ds["depth"].values, ds["width"].values.astype(float)
-    fig, axes = facets(len(depths), 4, (3.6, 3.0), "width n", "flipped ReLU states", sharey=False)
+    fig, axes = facets(len(depths), 3, (5.0, 3.2), "width n", "flipped ReLU states", sharey=False)
     palette = sns.color_palette("rocket", n_colors=ds.sizes["layer"])
     for ax, d in zip(axes.flat, depths):
         final = ds.sel(depth=d).isel(step=-1)
@@ -60,10 +74,11 @@ def plot_flips(ds: xr.Dataset) -> plt.Figure:
         first = final.flip_fraction_mean.sel(layer=1).values
         if np.isfinite(first).any() and first[0] > 0:
             _reference(ax, widths, first[0])
-        ax.set(yscale="log", title=f"depth {d}")
+        ax.set(yscale="log")
+        ax.set_title(_panel_title(ds, d), fontsize="medium")
         ax.set_xscale("log", base=2)
-        ax.legend(fontsize="xx-small")
-    fig.suptitle(f"Activation patterns after {int(ds.step[-1])} steps: fitted exponents in width")
+        legend_beside(ax, fontsize="xx-small")
+    title(fig, f"Activation patterns after {int(ds.step[-1])} steps: fitted exponents in width")
     return fig
 
 
@@ -79,17 +94,18 @@ def plot_p_active(ds: xr.Dataset) -> plt.Figure:
             cell = ds.sel(depth=d, width=w, prefix=d)
             band(ax, _steps(ds), cell.p_active_mean.values / theory, cell.p_active_se.fillna(0).values / theory,
                  color, str(w))
-        ax.axhline(1.0, color="k", ls="--", lw=1)
-        ax.set(xscale="log", title=f"depth {d}")
-    axes.flat[0].legend(title="width", fontsize="x-small")
-    fig.suptitle("Theorem 1 during training: P(path active) against 2^-H (±2 se)")
+        ax.axhline(1.0, color="k", ls="--", lw=1, zorder=THEORY_Z)
+        ax.set(xscale="log")
+        ax.set_title(_panel_title(ds, d), fontsize="medium")
+    legend_outside(fig, axes.flat[0], title="width", fontsize="x-small")
+    title(fig, "Theorem 1 during training: P(path active) against 2^-H (±2 se)")
     return fig
 
 
 def plot_changes(ds: xr.Dataset) -> plt.Figure:
     """Relative weight change (deepest depth, per weight layer) and NTK change (per depth) against width."""
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, (ax_w, ax_k) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, (ax_w, ax_k) = plt.subplots(1, 2, figsize=(13, 4.2), constrained_layout=True)
     widths = ds["width"].values.astype(float)
     deepest = int(ds["depth"].max())
     final = ds.sel(depth=deepest).isel(step=-1)
@@ -112,7 +128,7 @@ def plot_changes(ds: xr.Dataset) -> plt.Figure:
             _reference(ax, widths, first[0])
         ax.set(yscale="log", xlabel="width n")
         ax.set_xscale("log", base=2)
-        ax.legend(fontsize="x-small")
+        legend_beside(ax, fontsize="x-small")
     ax_w.set(ylabel="|W(t) - W(0)| / |W(0)|", title=f"Weight change, depth {deepest}")
     ax_k.set(ylabel="|Θ_t - Θ_0| / |Θ_0|", title="Empirical NTK change")
     return fig
@@ -132,10 +148,11 @@ def plot_depth_over_width(ds: xr.Dataset) -> plt.Figure:
                                          (c.ntk_change_mean, c.ntk_change_se))):
             ax.errorbar(x, mean.values, yerr=ERRORBAR_SE * np.nan_to_num(se.values), color=color, marker="o", ms=3,
                         capsize=2, lw=1, label=f"depth {d}")
-    for ax, title in zip(axes, ("flips, last hidden layer", "weight change, layer 1", "NTK change")):
-        ax.set(xscale="log", yscale="log", xlabel="depth / width", title=title)
-    axes[0].legend(fontsize="x-small")
-    fig.suptitle("Lazy training needs depth / width -> 0 (Hanin & Nica, 2019)")
+    for ax, name in zip(axes, ("flips, last hidden layer", "weight change, layer 1", "NTK change")):
+        ax.set(xscale="log", yscale="log", xlabel="depth / width", title=name)
+        sparse_log_ticks(ax)
+    legend_outside(fig, axes[0], fontsize="x-small")
+    title(fig, "Lazy training needs depth / width -> 0 (Hanin & Nica, 2019)")
     return fig
 
 
@@ -153,8 +170,8 @@ def plot_weight_slope(ds: xr.Dataset) -> plt.Figure:
                         ls=style, marker="o", ms=3, capsize=2, label=f"step {int(cell.step[which])}")
         ax.set_xscale("log", base=2)
         ax.set_title(f"layer {layer}")
-    axes.flat[0].legend(fontsize="x-small")
-    fig.suptitle(f"Theorem 2 during training: dependence on the path's weight (depth {deepest}, ±2 se)")
+    legend_outside(fig, axes.flat[0], fontsize="x-small")
+    title(fig, f"Theorem 2 during training: dependence on the path's weight (depth {deepest}, ±2 se)")
     return fig
 
 
