@@ -57,18 +57,53 @@ def _verdict_table(ds, rows=None) -> Table:
 
 def _train_table(ds) -> Table:
     table = Table(title=f"After {int(ds.step[-1])} steps (mean ± se over runs; every checkpoint: the dataset)")
-    for col in ("depth", "width", "runs", "loss", "reached", "flips (last layer)", "p_active / 2^-H", "NTK change"):
+    for col in ("depth", "width", "runs", "critical lr", "lr", "regime", "loss peak", "loss", "reached",
+                "flips (last layer)", "p_active / 2^-H", "NTK change"):
         table.add_column(col, justify="right")
     for d in ds["depth"].values:
         for w in ds["width"].values:
             cell = ds.sel(depth=d, width=w).isel(step=-1)
             ratio = cell.p_active_mean.sel(prefix=d) / cell.p_theory.sel(prefix=d)
             ratio_se = cell.p_active_se.sel(prefix=d) / cell.p_theory.sel(prefix=d)
-            table.add_row(str(d), str(w), str(int(cell.n_runs)), _pm(cell.loss_mean, cell.loss_se),
-                          f"{float(cell.reached_minimum_fraction):.0%}",
+            table.add_row(str(d), str(w), str(int(cell.n_runs)), *_rate_columns(cell),
+                          _pm(cell.loss_mean, cell.loss_se), f"{float(cell.reached_minimum_fraction):.0%}",
                           _pm(cell.flip_fraction_mean.sel(layer=d), cell.flip_fraction_se.sel(layer=d)),
                           _pm(ratio, ratio_se), _pm(cell.ntk_change_mean, cell.ntk_change_se))
     return table
+
+
+REGIME_WORDS = {0: "below", 1: "catapult", 2: "diverged"}
+
+
+def _rate_columns(cell) -> list[str]:
+    """Critical rate, rate used, regime counts and loss peak of one cell; "—" for datasets that lack them."""
+    if "critical_lr" not in cell:
+        return ["—", f"{json_lr(cell)}", "unknown", "—"]
+    codes = [int(v) for v in cell["regime"].values] if "regime" in cell else []
+    counts = ", ".join(f"{codes.count(c)} {word}" for c, word in REGIME_WORDS.items() if codes.count(c))
+    return [_pm(cell.critical_lr_mean, cell.critical_lr_se), _pm(cell.lr_mean, cell.lr_se), counts or "unknown",
+            _pm(cell.loss_peak_mean, cell.loss_peak_se)]
+
+
+def json_lr(ds) -> str:
+    """The configured learning rate of a dataset written before per-run rates were recorded."""
+    import json
+
+    return f"{json.loads(ds.attrs['config']).get('lr')}"
+
+
+def regime_runs(ds) -> list[str]:
+    """One line per regime: how many runs, and which cells, for datasets that record it."""
+    if "regime" not in ds:
+        return []
+    flags = ds["regime"].stack(cell=("depth", "width", "run"))
+    lines = []
+    for code, word in REGIME_WORDS.items():
+        cells = sorted({(int(d), int(w)) for (d, w, _), v in zip(flags["cell"].values, flags.values) if v == code})
+        if cells and code:
+            lines.append(f"{int((flags == code).sum())} run(s) {word}, in (depth, width) " +
+                         ", ".join(f"({d}, {w})" for d, w in cells))
+    return lines
 
 
 def _pm(value, se) -> str:

@@ -27,7 +27,7 @@ from .grid import preflight, run_training
 
 CLAIMS = ("theorem5",)
 SCHEMA = {"depths": _list_of(_int, "integers"), "widths": _list_of(_int, "integers"), "runs": _INT, "steps": _INT,
-          "lr": _NUM, "batch_size": _INT, "param": _STR, "data": _STR, "n_train": _INT, "n_test": _INT,
+          "lr": _NUM, "lr_relative": _NUM, "batch_size": _INT, "param": _STR, "data": _STR, "n_train": _INT, "n_test": _INT,
           "checkpoints": _INT, "seed": _INT, "dtype": _STR, "ntk_inputs": _INT, "loss_tolerance": _NUM,
           "device": _STR}
 LAZY_RATE = -0.5
