@@ -48,10 +48,10 @@ def _verdict_table(ds, rows=None) -> Table:
         kind = study_mod.kind_of_dataset(ds)
         rows = kind.verdicts(ds, kind.claims)
     table = Table(title="verdicts")
-    for col in ("claim", "measured ± se", "statistic", "verdict"):
+    for col in ("claim", "type", "measured ± se", "statistic", "verdict"):
         table.add_column(col)
     for row in rows:
-        table.add_row(row.claim, row.measured, row.statistic, row.word)
+        table.add_row(row.claim, row.kind, row.measured, row.statistic, row.word)
     return table
 
 
