@@ -106,14 +106,18 @@ def _fitted(fit: "PowerLaw") -> str:
 
 def vanishes(claim: str, conditions: str, x: np.ndarray, y: np.ndarray, se: np.ndarray, alpha: float = ALPHA,
              variable: str = "width") -> Verdict:
-    """A limit claim: y >= 0 vanishes as x grows. Agrees when y is indistinguishable from 0 at every x, or
-    when its fitted power-law exponent in x is significantly below 0 (one-sided); a plateau disagrees.
+    """A limit claim: y >= 0 vanishes as x grows.
+
+    Agrees when y is indistinguishable from 0 at every x, or when its power-law exponent fitted over the
+    larger half of the x values (at least 3) is significantly below 0 (one-sided): the decay must go on
+    where x is largest, so a quantity that levels off at a positive value disagrees even if it fell
+    at small x. The exponent over every x is shown for reference.
 
     y, se : (x,) arrays of a nonnegative quantity (a deviation: pass its absolute value) and its se.
     """
     x, y, se = (np.asarray(a, dtype=float) for a in (x, y, se))
     crit = z_one_sided(alpha)
-    prediction = f"-> 0 as {variable} grows: exponent < 0"
+    prediction = f"-> 0 as {variable} grows: exponent over the larger {variable}s < 0"
     ok = np.isfinite(y) & np.isfinite(se)
     if not ok.any():
         return untestable(claim, conditions, "no value with a standard error", prediction, kind="limit")
@@ -125,12 +129,17 @@ def vanishes(claim: str, conditions: str, x: np.ndarray, y: np.ndarray, se: np.n
         return Verdict(claim, conditions, f"indistinguishable from 0 at every {variable}; {widest}", prediction,
                        f"max y / se = {np.nanmax(z0):.2f} (threshold {z_critical(alpha, int(ok.sum())):.2f})",
                        "agrees", kind="limit")
-    fit = fit_power_law(x, y, se)
+    usable = np.flatnonzero(ok & (y > 0) & (se > 0))
+    upper = usable[-max(3, (len(usable) + 1) // 2):]
+    fit = fit_power_law(x[upper], y[upper], se[upper]) if len(usable) >= 3 else None
     if fit is None:
         return untestable(claim, conditions, f"fewer than 3 {variable}s with a positive value and a se",
                           prediction, kind="limit")
+    full = fit_power_law(x[usable], y[usable], se[usable])
     z = fit.exponent / fit.exponent_se
-    return Verdict(claim, conditions, f"{_fitted(fit)}; {widest}", prediction,
+    span = f"{variable}s {int(x[upper[0]])}..{int(x[upper[-1]])}"
+    return Verdict(claim, conditions, f"{_fitted(fit)} over {span} (over all: {full.exponent:.3f} ± "
+                   f"{full.exponent_se:.3f}); {widest}", prediction,
                    f"z = exponent / se = {z:.1f} (one-sided, agrees below -{crit:.2f})", judge(z < -crit), kind="limit")
 
 

@@ -9,7 +9,7 @@ import typer
 
 from ..config import STATS, InputConfig, NetworkConfig, SweepConfig, parse_angles
 from .common import DEFAULT_WIDTHS, _input_config, _parse_list, _print_dashboard, _progress, app, console
-from .tables import _cells, _diverged_runs, _summary_table, _train_table, regime_runs
+from .tables import _cells, _diverged_runs, _summary_table, _rate_table, _train_table, regime_runs
 
 
 @app.command()
@@ -137,6 +137,7 @@ def train(
                                progress=lambda done, total: bar.update(job, completed=done, total=total),
                                on_client=_print_dashboard)
     console.print(_train_table(ds))
+    console.print(_rate_table(ds))
     for line in regime_runs(ds):
         console.print(line, markup=False)
     diverged = _diverged_runs(ds)

@@ -57,18 +57,28 @@ def _verdict_table(ds, rows=None) -> Table:
 
 def _train_table(ds) -> Table:
     table = Table(title=f"After {int(ds.step[-1])} steps (mean ± se over runs; every checkpoint: the dataset)")
-    for col in ("depth", "width", "runs", "critical lr", "lr", "regime", "loss peak", "loss", "reached",
-                "flips (last layer)", "p_active / 2^-H", "NTK change"):
+    for col in ("depth", "width", "runs", "loss", "reached", "flips (last layer)", "p_active / 2^-H", "NTK change"):
         table.add_column(col, justify="right")
     for d in ds["depth"].values:
         for w in ds["width"].values:
             cell = ds.sel(depth=d, width=w).isel(step=-1)
             ratio = cell.p_active_mean.sel(prefix=d) / cell.p_theory.sel(prefix=d)
             ratio_se = cell.p_active_se.sel(prefix=d) / cell.p_theory.sel(prefix=d)
-            table.add_row(str(d), str(w), str(int(cell.n_runs)), *_rate_columns(cell),
-                          _pm(cell.loss_mean, cell.loss_se), f"{float(cell.reached_minimum_fraction):.0%}",
+            table.add_row(str(d), str(w), str(int(cell.n_runs)), _pm(cell.loss_mean, cell.loss_se),
+                          f"{float(cell.reached_minimum_fraction):.0%}",
                           _pm(cell.flip_fraction_mean.sel(layer=d), cell.flip_fraction_se.sel(layer=d)),
                           _pm(ratio, ratio_se), _pm(cell.ntk_change_mean, cell.ntk_change_se))
+    return table
+
+
+def _rate_table(ds) -> Table:
+    """Per cell: the critical rate 2/lambda_max(Theta_0/N), the rate used, the runs' regimes and loss peaks."""
+    table = Table(title="Learning rate and regime (mean ± se over runs; loss peak = max over steps of L_t/L_0)")
+    for col in ("depth", "width", "critical lr", "lr", "regime", "loss peak"):
+        table.add_column(col, justify="right")
+    for d in ds["depth"].values:
+        for w in ds["width"].values:
+            table.add_row(str(d), str(w), *_rate_columns(ds.sel(depth=d, width=w)))
     return table
 
 

@@ -135,7 +135,7 @@ def _flip_limit(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
 def _flip_bound(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
     return rate_bound("Flip fraction is O(width^-1/2) (last hidden layer)", _where(cell, depth),
                       _fit_of(cell, "flip_fraction", {"layer": depth}), LAZY_RATE,
-                      "pre-activations move O(width^-1/2), Lee et al. 2019", alpha)
+                      "Du et al. 2019; pre-activations move O(width^-1/2), Lee et al. 2019", alpha)
 
 
 def _ntk_limit(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
