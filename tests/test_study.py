@@ -125,7 +125,7 @@ def test_rows_without_a_prediction_are_untestable():
     rows = {r.claim: r for r in report.verdicts(ds)}
     untested = [r for r in rows.values() if r.outcome == "untestable"]
     assert {r.claim for r in untested} >= {"Dependence strength E[t_l | Z=1] equals its exact finite-width value",
-                                           "Infinite-width arc-cosine prediction of the joint activation"}
+                                           "The arc-cosine law of the joint activation, as the infinite-width limit"}
     assert all("uniform weights" in r.statistic or "Gaussian" in r.statistic for r in untested)
     assert rows["Theorem 1: P(path active) = 2^-H"].outcome in ("agrees", "disagrees")
 
