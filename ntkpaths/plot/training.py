@@ -23,10 +23,20 @@ def plot_loss(ds: xr.Dataset) -> plt.Figure:
         for w, color in colors.items():
             cell = ds.sel(depth=d, width=w)
             band(ax, _steps(ds), cell.loss_mean.values, cell.loss_se.fillna(0).values, color, str(w))
-        ax.set(xscale="log", yscale="log", title=f"depth {d}")
+        ax.set(xscale="log", yscale="log")
+        ax.set_title(f"depth {d}{_regimes(ds, d)}", fontsize="small")
     axes.flat[0].legend(title="width", fontsize="x-small")
     fig.suptitle("Gradient descent: training loss (does it reach a global minimum?)")
     return fig
+
+
+def _regimes(ds: xr.Dataset, depth: int) -> str:
+    """How many of a depth's runs were in each regime ("" for datasets without one)."""
+    if "regime" not in ds:
+        return ""
+    codes = ds["regime"].sel(depth=depth).values.ravel()
+    words = ("below critical", "catapult", "diverged")
+    return ": " + ", ".join(f"{int((codes == c).sum())} {w}" for c, w in enumerate(words) if (codes == c).any())
 
 
 def _loglog_with_fit(ax, widths, mean, se, exponent, color, label):
