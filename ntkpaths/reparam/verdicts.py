@@ -236,7 +236,8 @@ def _spread_row(members: list[str], stats: dict, crit: float, where: str, diff: 
         measured=f"{e}: E F = {s['mean']:.5g} ± {s['mean_se']:.2g}; Var F = {s['var']:.4g} ± {s['var_se']:.2g} "
                  f"= {s['var'] / s['var_fresh']:.3f} x a fresh width-{s['width']} network's "
                  f"(z = {s['z_var_fresh']:.1f}); max |F - F_narrow| = {diff:.2g}{also}",
-        prediction=f"{law}: E F = {s['mean'] - s['z_mean'] * s['mean_se']:.5g}, Var F = {s['var_exact']:.4g}",
+        prediction=f"{law}: E F = {s['mean'] - s['z_mean'] * s['mean_se']:.5g}, Var F = {s['var_exact']:.4g} "
+                   "(the exact laws of ntkpaths.theory, docs/science.md section 8)",
         statistic=f"z = {s['z_mean']:.2f} (mean), {s['z_var']:.2f} (Var) (threshold {crit:.2f})",
         outcome=judge(abs(s["z_mean"]) <= crit and abs(s["z_var"]) <= crit))
 
@@ -259,7 +260,8 @@ def _parametrisation_row(ds: xr.Dataset, stats: dict, crit: float, where: str) -
                  f"replicated: Var F = {ratios} "
                  f"x the fresh-width law (smallest |z| {z_wide:.1f}); {one}: F changed for {changed:.1%} of "
                  "(network, input, depth)",
-        prediction="functions equal, statistics different",
+        prediction="functions equal, statistics different (Fukumizu et al. 2019, Berner et al. 2019: the "
+                   "embeddings keep the function)",
         statistic=f"smallest |z| of a difference {min(z_wide, z_dead):.1f} (threshold {crit:.2f})",
         outcome=judge(min(z_wide, z_dead) > crit and changed > 0))
 

@@ -41,8 +41,9 @@ LONG_NAMES = {
     "flip_fraction": "fraction of (neuron, training input) ReLU states differing from step 0",
     "p_active": "mean over training inputs of the exact active-path fraction F (depth prefix)",
     "weight_change": "|W_l(t) - W_l(0)|_F / |W_l(0)|_F (weight_layer depth+1 is the output layer)",
-    "weight_slope": "E[t_l | Z=1], t the weight standardised by its initial std (first 64 training inputs)",
-    "ntk_change": "|Theta_t - Theta_0|_F / |Theta_0|_F, empirical NTK on the first 64 training inputs",
+    "weight_slope": "E[t_l | Z=1], t the weight standardised by its initial std (on the NTK inputs)",
+    "ntk_change": "|Theta_t - Theta_0|_F / |Theta_0|_F, empirical NTK on the first ntk_inputs training inputs "
+                  "(all of them unless capped)",
     "diverged": "1 if the training loss became NaN or infinite (later checkpoints are NaN)",
     "reached_minimum": "1 if the final training loss is at most loss_tolerance (the targets fit)",
     "critical_lr": "2 / lambda_max(Theta_0 / N), Theta_0 the initial empirical NTK on the run's N NTK inputs",
