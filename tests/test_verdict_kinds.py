@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from ntkpaths import verdict
-from ntkpaths.verdict import PowerLaw
 
 WIDTHS = np.array([64.0, 128, 256, 512, 1024, 2048])
 REPORTS = sorted(Path(__file__).parent.parent.glob("data/*/report.md"))

@@ -27,7 +27,7 @@ import xarray as xr
 
 from ..config import TrainConfig
 from ..study import Kind, Study, _INT, _NUM, _STR, _list_of, _int
-from ..training.critical import REGIMES
+from .critical import REGIMES
 from ..verdict import (ALPHA, PowerLaw, Verdict, described, deviation_shrinks, fit_power_law, rate_bound,
                        rate_prediction, untestable, vanishes)
 from ..plot.training import FIGURES
