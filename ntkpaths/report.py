@@ -69,14 +69,28 @@ def _twin_note(twin: tuple[str, bool] | None) -> str:
                                              if same else "")
 
 
-def _table(rows: list[Verdict]) -> str:
-    head = "| claim | conditions | measured ± se | prediction | statistic | verdict |\n|---|---|---|---|---|---|\n"
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
+
+def _table(rows: list[Verdict]) -> str:
+    head = ("| claim | type | conditions | measured ± se | prediction | statistic | verdict |\n"
+            "|---|---|---|---|---|---|---|\n")
     return head + "\n".join(
-        "| " + " | ".join(cell(t) for t in (r.claim, r.conditions, r.measured, r.prediction, r.statistic))
-        + f" | **{r.word}** |" for r in rows)
+        "| " + " | ".join(_cell(t) for t in (r.claim, r.kind, r.conditions, r.measured, r.prediction, r.statistic))
+        + (f" | **{r.word}** |" if r.outcome != "described" else " | — |") for r in rows)
+
+
+def _identities(rows: list[Verdict]) -> list[str]:
+    """Rows that hold by construction, as a list under the table: regression checks, not verdicts."""
+    if not rows:
+        return []
+    lines = ["### Identities checked", "",
+             "These hold by construction; they are regression checks of the code, not tests of a claim.", ""]
+    for r in rows:
+        word = "holds" if r.agrees else ("FAILS" if r.outcome == "disagrees" else r.outcome)
+        lines.append(f"- **{word}**: {r.claim} ({r.conditions}): {r.measured}; {r.statistic}")
+    return lines + [""]
 
 
 def _config_lines(ds: xr.Dataset) -> list[str]:
@@ -118,7 +132,11 @@ def render(ds: xr.Dataset, *, title: str, question: str = "", claims: tuple[str,
               "## Verdicts", "",
               f"Significance level {alpha} per claim, Bonferroni-corrected over the cells each row tests. "
               "Verdicts are computed from the data when this report is written; a row with nothing to "
-              "test says \"untestable\" and why.", "", _table(rows), ""]
+              "test says \"untestable\" and why. Types: a *limit* is tested as a trend in width (never "
+              "against an exact constant at one width), a *bound* one-sided, a *prediction* two-sided with "
+              "its source; a *description* tests nothing; a *budget* row can confirm a claim but not refute "
+              "it.", "", _table([r for r in rows if r.kind != "identity"]), "",
+              *_identities([r for r in rows if r.kind == "identity"])]
     twins = same_law_as(ds) if "family" in ds.dims else {}
     if twins:
         parts += ["## Families identical in law", "",

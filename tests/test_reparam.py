@@ -51,9 +51,32 @@ def test_verdicts_see_broken_data(tiny_ds):
     assert out["Rescaling multiplies sharpness by a factor that grows without bound in alpha (Dinh et al.)"] == "disagrees"
     assert out["Power iteration on Hessian-vector products equals lambda_max(NTK) / N at the zero-loss point"] == "disagrees"
     out = broken(tiny_ds, "spread_fraction", lambda v: v.where(v.embedding != "replicated x2", v * 0.8))
-    assert out["F's mean and spread follow the parametrisation: replicated x2"] == "disagrees"
+    assert out["F's mean and spread follow the parametrisation: replicated x2"] == "disagrees"   # no longer merged
     out = broken(tiny_ds, "flat_eigenvalues", lambda v: v + 1e-3)
     assert all(o == "disagrees" for c, o in out.items() if "zero-loss minimum" in c or "±sigma" in c)
+    exponent = "Sharpness scales as alpha^+2 for large alpha and alpha^-2 for small alpha (Dinh et al.)"
+    assert broken(tiny_ds, "lambda_top", lambda v: v.where(v.alpha != 4.0, v * 2))[exponent] == "disagrees"
+    assert broken(tiny_ds, "lambda_top", lambda v: v.where(v.alpha != 0.5, v * 0.5))[exponent] == "disagrees"
+
+
+def test_identities_are_apart_and_identical_statistics_are_merged(tiny_ds):
+    """Rows true by construction are identities; the embeddings that only copy or rescale F (replication,
+    inactive propagation) give the narrow row's z-scores and share its row; the semi-flat prediction is
+    tested away from zero loss, where the curvature is not zero by construction."""
+    rows = {r.claim: r for r in verdicts(tiny_ds)}
+    for claim, row in rows.items():
+        if claim.startswith("Function unchanged") or "zero-loss" in claim or claim.startswith("Smallest Hessian") \
+                or claim.startswith("Rescaling keeps"):
+            assert row.kind == "identity", claim
+    spread = [c for c in rows if c.startswith("F's mean and spread")]
+    merged = [c for c in spread if "replicated x2" in c]
+    assert len(merged) == 1 and "narrow = replicated x2" in merged[0] and "inactive propagation" in merged[0]
+    assert len(spread) == len(set(tiny_ds.embedding.values)) - 2
+    semiflat = [r for c, r in rows.items() if "±sigma(C)" in c]
+    assert semiflat and all(r.kind == "prediction" and "non-minimal" in r.conditions for r in semiflat)
+    assert all("-0 .. 0" not in r.measured for r in semiflat)
+    assert rows["Sharpness scales as alpha^+2 for large alpha and alpha^-2 for small alpha (Dinh et al.)"].kind \
+        == "prediction"
 
 
 def test_a_narrow_network_is_replayed_alone():
@@ -188,4 +211,6 @@ def test_info_and_report_judge_a_reparametrisation_dataset(tiny_ds, tmp_path, ca
     code, out, err = run_main(["report", str(path), "--out", str(tmp_path / "r.md"), "--no-figures"], capsys)
     assert code == 0, err
     text = (tmp_path / "r.md").read_text()
-    assert text.count("**agrees**") == len(verdicts(tiny_ds))
+    rows = verdicts(tiny_ds)
+    assert text.count("**agrees**") == sum(r.kind != "identity" for r in rows)
+    assert text.count("- **holds**") == sum(r.kind == "identity" for r in rows)

@@ -23,10 +23,17 @@ def test_study_runs_at_smoke_size(path, tmp_path):
     text = path_.read_text()
     ds = ntkpaths.load(tmp_path / "dataset.zarr")
     rows = study.kind_of(spec.kind).verdicts(ds, spec.claims)
-    table = [line for line in text.splitlines() if line.startswith("| ") and line.endswith("** |")]
-    assert len(table) == len(rows) >= len(spec.claims)          # one line per verdict computed from the data
-    for row, line in zip(rows, table):
-        assert row.claim.replace("|", "\\|") in line and f"**{row.outcome}**" in line
+    assert rows and all(r.kind in verdict.KINDS for r in rows)
+    shown = [r for r in rows if r.kind != "identity"]
+    table = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| claim |")]
+    assert len(table) == len(shown) >= 1          # one line per verdict computed from the data
+    for row, line in zip(shown, table):
+        assert row.claim.replace("|", "\\|") in line and f"| {row.kind} |" in line
+        assert (f"**{row.outcome}**" in line) if row.outcome != "described" else line.endswith("| — |")
+    identities = [r for r in rows if r.kind == "identity"]
+    assert ("### Identities checked" in text) == bool(identities)
+    for row in identities:   # listed under the table, not in it
+        assert f"{row.claim} (" in text.split("### Identities checked")[1]
     if "theorem1" in spec.claims:
         assert sum("Theorem 1" in r.claim for r in rows) == len(spec.families)
     for fig in spec.figures:
@@ -118,7 +125,7 @@ def test_rows_without_a_prediction_are_untestable():
     rows = {r.claim: r for r in report.verdicts(ds)}
     untested = [r for r in rows.values() if r.outcome == "untestable"]
     assert {r.claim for r in untested} >= {"Dependence strength E[t_l | Z=1] equals its exact finite-width value",
-                                           "Infinite-width arc-cosine prediction of the joint activation"}
+                                           "The arc-cosine law of the joint activation, as the infinite-width limit"}
     assert all("uniform weights" in r.statistic or "Gaussian" in r.statistic for r in untested)
     assert rows["Theorem 1: P(path active) = 2^-H"].outcome in ("agrees", "disagrees")
 

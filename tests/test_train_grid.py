@@ -93,6 +93,48 @@ def test_resume_after_interruption_gives_the_same_dataset(tiny, tmp_path, monkey
     xr.testing.assert_identical(values(ntkpaths.load(path)), values(ds))
 
 
+def test_per_run_rates_and_the_regime_follow_the_dataset_contract(tiny):
+    _, ds = tiny
+    for name in ("critical_lr", "lr", "loss_peak"):
+        assert ds[name].dims == ("depth", "width", "run") and ds[name].dtype == np.float64, name
+    assert bool((ds.critical_lr > 0).all()) and bool((ds.lr == 1.0).all()) and bool((ds.loss_peak >= 1).all())
+    assert ds.regime.dims == ("depth", "width", "run") and ds.regime.dtype == np.int8
+    assert list(ds.regime.attrs["flag_values"]) == [0, 1, 2]
+    assert ds.regime.attrs["flag_meanings"] == "below_critical catapult diverged"
+    assert set(np.unique(ds.regime.values)) <= {0, 1, 2}
+    above = (ds.lr > ds.critical_lr) | (ds.loss_peak > 1 + 1e-4)
+    np.testing.assert_array_equal(ds.regime.values == 0, ~above.values)   # no run diverged at lr 1 here
+
+
+def test_a_dataset_without_rates_still_loads_reports_and_judges(tiny, tmp_path):
+    """Datasets written before the critical rate was recorded: the regime is unknown, nothing breaks."""
+    from ntkpaths.cli.tables import _rate_table
+    from ntkpaths.training import study as train_study
+
+    _, ds = tiny
+    old = ds.drop_vars([v for v in ds.data_vars if v.startswith(("critical_lr", "lr", "loss_peak", "regime"))
+                        or v in ("below_critical_runs", "catapult_runs", "diverged_runs")])
+    path = ntkpaths.write(old, tmp_path / "old.zarr")
+    result = runner.invoke(cli.app, ["info", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = train_study.verdicts(ntkpaths.load(path).load())
+    assert rows[0].kind == "description" and "unknown" in rows[0].measured
+    columns = {c.header: c._cells for c in _rate_table(old).columns}
+    assert set(columns["critical lr"]) == {"—"} and set(columns["regime"]) == {"unknown"}
+    columns = {c.header: c._cells for c in _rate_table(ds).columns}
+    assert "—" not in columns["critical lr"] and all("below" in c or "catapult" in c for c in columns["regime"])
+
+
+def test_lr_relative_runs_every_network_at_its_own_multiple(tmp_path):
+    out = tmp_path / "rel.zarr"
+    result = runner.invoke(cli.app, ["train", *QUICK, "--lr-relative", "0.5", "--ntk-inputs", "16", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = ntkpaths.load(out)
+    np.testing.assert_allclose(ds.lr, 0.5 * ds.critical_lr, rtol=1e-12)
+    assert ds.critical_lr.std() > 0 and bool((ds.regime == 0).all())
+    assert "ntk_inputs" in ds.attrs["config"] and '"ntk_inputs": 16' in ds.attrs["config"]
+
+
 def test_cli_trains_plots_and_reports(tmp_path):
     out = tmp_path / "c.zarr"
     result = runner.invoke(cli.app, ["train", *QUICK, "--out", str(out)])
@@ -109,6 +151,7 @@ def test_cli_trains_plots_and_reports(tmp_path):
     assert result.exit_code == 0, result.output
     text = (tmp_path / "r.md").read_text()
     assert "gradient descent reaches a global minimum" in text and "Theorem 1 after training" in text
+    assert "| limit |" in text and "| bound |" in text and "| budget |" in text and "Regime of the runs" in text
 
 
 def test_diverged_runs_are_recorded_and_reported(tmp_path):
@@ -153,6 +196,9 @@ BAD = {
     "param": (["--param", "mup"], "unknown param 'mup'"),
     "batch": (["--batch-size", "100"], "batch_size = 100 exceeds n_train = 24"),
     "scheduler": (["--scheduler", "fast"], "unknown scheduler 'fast'"),
+    "lr and lr-relative": (["--lr", "1", "--lr-relative", "0.5"], "give lr or lr_relative, not both"),
+    "lr-relative negative": (["--lr-relative", "-0.5"], "lr_relative must be >= 0"),
+    "ntk-inputs 0": (["--ntk-inputs", "0"], "ntk_inputs must be an integer >= 1"),
 }
 
 

@@ -267,3 +267,85 @@ def test_a_minibatch_of_every_sample_is_full_batch_descent():
     for name in PER_STEP:
         np.testing.assert_allclose(sgd[name], full[name], rtol=1e-9, atol=1e-12, err_msg=name)
     assert full["loss"][-1] < full["loss"][0]
+
+
+# ------------------------------------------------------------ critical rate and regime
+@pytest.mark.parametrize("param", ["ntk", "standard"])
+def test_critical_lr_is_two_over_the_top_eigenvalue_of_explicit_j_jt_over_n(param):
+    """Against J J^T / N with J from autodiff and numpy's dense eigensolver; the dense and the
+    matrix-free (Lanczos on NTK-vector products) paths both, past the dense eigensolver's limit."""
+    from ntkpaths.training import critical
+
+    dims = [5, 40, 40, 7]
+    n = 48   # 48 * 7 = 336 rows > EIGH_LIMIT: the Lanczos paths run
+    standard, x, _ = tiny(21, dims, n)
+    with jax.enable_x64(True):
+        par = model.parametrisation(param, dims, 1.0)
+        params = tuple(jnp.asarray(p) for p in model.initial_params(standard, par, "float64"))
+        j_jt = np.asarray(model.ntk_autodiff(params, x, par.scales))
+        truth = 2.0 / (np.linalg.eigvalsh(j_jt / n)[-1] * par.lr)
+        dense = critical.critical_lr(params, jnp.asarray(x), par.scales, par.lr)
+        free = 2.0 * n / critical.top_eigenvalue_matrix_free(params, jnp.asarray(x), par.scales) / par.lr
+    assert len(j_jt) > critical.EIGH_LIMIT
+    np.testing.assert_allclose(dense, truth, rtol=1e-9)
+    np.testing.assert_allclose(free, truth, rtol=1e-7)
+    if param == "standard":   # the standard step uses lr / width: its critical rate is width times larger
+        assert truth > 10 * 2.0 / np.linalg.eigvalsh(j_jt / n)[-1]
+
+
+def test_a_run_records_its_critical_rate_and_uses_the_relative_rate():
+    cfg = TrainConfig(steps=5, checkpoints=3, n_train=16, n_test=4, lr_relative=0.3, dtype="float64", data="teacher")
+    out = train_run(cfg, 2, 32, seed=np.random.SeedSequence(2))
+    data_rng = np.random.default_rng(np.random.SeedSequence(2))
+    data = draw_data(cfg, rng=data_rng)
+    standard = sample.sample_standard_weights(F64, [data.dim, 32, 32, data.n_out], rng=data_rng)
+    with jax.enable_x64(True):
+        par = model.parametrisation("ntk", [data.dim, 32, 32, 1], 1.0)
+        theta = np.asarray(model.ntk_autodiff(tuple(map(jnp.asarray, standard)), jnp.asarray(data.x_train), par.scales))
+    np.testing.assert_allclose(out["critical_lr"], 2.0 / np.linalg.eigvalsh(theta / 16)[-1], rtol=1e-9)
+    assert out["lr"] == pytest.approx(0.3 * out["critical_lr"], rel=1e-12)
+    fixed = train_run(TrainConfig(**{**cfg.to_dict(), "lr_relative": None, "lr": 0.7}), 2, 32,
+                      seed=np.random.SeedSequence(2))
+    assert fixed["lr"] == 0.7 and fixed["critical_lr"] == out["critical_lr"]
+
+
+def test_half_the_critical_rate_gives_a_monotone_loss():
+    """Every step is a checkpoint, so a rise anywhere would show; the regime is below critical."""
+    from ntkpaths.training import critical
+
+    cfg = TrainConfig(steps=60, checkpoints=600, n_train=32, n_test=8, lr_relative=0.5)
+    out = train_run(cfg, 2, 128, seed=np.random.SeedSequence(1))
+    np.testing.assert_array_equal(out["step"], np.arange(61))
+    assert np.all(np.diff(out["loss"]) < 0), out["loss"]
+    assert out["loss_peak"] <= 1 + critical.SPIKE
+    final = out["loss"][-1] / out["loss"][0]
+    assert critical.regime(out["diverged"], out["loss_peak"], final, out["lr"], out["critical_lr"]) == 0
+
+
+def test_two_and_a_half_times_the_critical_rate_is_a_catapult():
+    """The loss spikes above its start, then falls below it; loss_peak sees the spike between
+    checkpoints: it equals the peak of the same run measured at every step."""
+    from ntkpaths.training import critical
+
+    base = dict(steps=60, n_train=32, n_test=8, lr_relative=2.5)
+    every = train_run(TrainConfig(**base, checkpoints=600), 2, 128, seed=np.random.SeedSequence(1))
+    sparse = train_run(TrainConfig(**base, checkpoints=2), 2, 128, seed=np.random.SeedSequence(1))
+    np.testing.assert_array_equal(every["step"], np.arange(61))
+    assert every["loss"].max() > 2 * every["loss"][0] and every["loss"][-1] < 0.01 * every["loss"][0]
+    assert sparse["loss_peak"] == pytest.approx(every["loss"].max() / every["loss"][0], rel=1e-5)
+    assert sparse["loss"].max() == sparse["loss"][0]   # the checkpoints alone miss the spike
+    final = sparse["loss"][-1] / sparse["loss"][0]
+    assert critical.regime(sparse["diverged"], sparse["loss_peak"], final, sparse["lr"], sparse["critical_lr"]) == 1
+
+
+def test_regime_codes():
+    from ntkpaths.training import critical
+
+    #                      diverged  peak    final  lr   critical
+    cases = {0: (0, 1.0, 0.1, 0.5, 1.0), 1: (0, 3.0, 0.1, 2.0, 1.0)}
+    cases |= {"rate only": (0, 1.0, 0.1, 2.0, 1.0), "spike only": (0, 1.5, 0.1, 0.9, 1.0),
+              "nan": (1, np.inf, np.nan, 2.0, 1.0), "stuck above": (0, 5.0, 2.0, 3.0, 1.0)}
+    want = {0: 0, 1: 1, "rate only": 1, "spike only": 1, "nan": 2, "stuck above": 2}
+    for name, args in cases.items():
+        assert critical.regime(*args) == want[name], name
+    assert critical.regime(0, np.nan, 0.1, 0.5, 1.0) == -1   # a dataset without loss_peak: unknown

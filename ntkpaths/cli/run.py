@@ -9,7 +9,7 @@ import typer
 
 from ..config import STATS, InputConfig, NetworkConfig, SweepConfig, parse_angles
 from .common import DEFAULT_WIDTHS, _input_config, _parse_list, _print_dashboard, _progress, app, console
-from .tables import _cells, _diverged_runs, _summary_table, _train_table
+from .tables import _cells, _diverged_runs, _summary_table, _rate_table, _train_table, regime_runs
 
 
 @app.command()
@@ -103,7 +103,8 @@ def train(
     widths: Annotated[str, typer.Option(help="Comma-separated hidden widths.")] = "64,256,1024",
     runs: Annotated[int, typer.Option(help="Independent runs (data subset, initial network) per (depth, width).")] = 8,
     steps: Annotated[int, typer.Option(help="Gradient steps per run (0 measures the initial networks only).")] = 1000,
-    lr: Annotated[float, typer.Option(help="Learning rate (>= 0; 0 is a control run). With --param standard the step uses lr / width.")] = 1.0,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (>= 0; 0 is a control run) \\[default: 1]. With --param standard the step uses lr / width. Exclusive with --lr-relative.")] = None,
+    lr_relative: Annotated[Optional[float], typer.Option(help="Learning rate in units of each run's critical rate 2/lambda_max(Theta_0/N), Theta_0 its initial empirical NTK on its NTK inputs: below 1 the lazy regime, above 1 a catapult or divergence. Exclusive with --lr.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Minibatch size for SGD \\[default: full-batch gradient descent].")] = None,
     param: Annotated[str, typer.Option(help="ntk (N(0,1) parameters, forward scales sqrt(2/fan_in); lr independent of width) or standard (He weights).")] = "ntk",
     data: Annotated[str, typer.Option(help="digits (scikit-learn's 8x8 digits, bundled), teacher (a random ReLU network labels uniform inputs) or a .npz file with arrays X and y.")] = "digits",
@@ -111,7 +112,8 @@ def train(
     n_test: Annotated[int, typer.Option(help="Test samples drawn per run (capped by what the data have left).")] = 256,
     checkpoints: Annotated[int, typer.Option(help="Log-spaced checkpoints per run, step 0 and the last included.")] = 20,
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
-    loss_tolerance: Annotated[float, typer.Option(help="A run whose final training loss is at most this reached a global minimum.")] = 1e-3,
+    loss_tolerance: Annotated[float, typer.Option(help="A run whose final training loss is at most this fits its targets.")] = 1e-3,
+    ntk_inputs: Annotated[Optional[int], typer.Option(help="Training samples the empirical NTK (its change, the critical rate) and E[t|Z] are measured on \\[default: all of them]; a cap saves time and memory (the NTK has (samples x outputs)^2 entries).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path \\[default: data/train-depthD.zarr, D the largest depth].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -132,8 +134,9 @@ def train(
         net = read_network(init_from)
         depths, widths = str(net.depth), ",".join(map(str, sorted(set(net.widths))))
     cfg = TrainConfig(depths=_parse_list("--depths", depths), widths=_parse_list("--widths", widths), runs=runs,
-                      steps=steps, lr=lr, batch_size=batch_size, param=param, data=data, n_train=n_train,
-                      n_test=n_test, checkpoints=checkpoints, dtype=dtype, loss_tolerance=loss_tolerance, seed=seed,
+                      steps=steps, lr=lr, lr_relative=lr_relative, batch_size=batch_size, param=param, data=data,
+                      n_train=n_train, n_test=n_test, checkpoints=checkpoints, dtype=dtype,
+                      loss_tolerance=loss_tolerance, ntk_inputs=ntk_inputs, seed=seed,
                       device=find_device() if device == "auto" else device,
                       init_from=None if init_from is None else str(init_from.resolve()),
                       save_weights=None if save_weights is None else str(save_weights.resolve()))
@@ -160,6 +163,9 @@ def train(
         ds = grid.run_training(cfg, out, scheduler=scheduler, workers=workers, overwrite=overwrite, resume=resume,
                                progress=tick, on_client=_print_dashboard)
     console.print(_train_table(ds))
+    console.print(_rate_table(ds))
+    for line in regime_runs(ds):
+        console.print(line, markup=False)
     diverged = _diverged_runs(ds)
     if diverged:
         console.print(f"{len(diverged)} run(s) diverged (loss NaN or infinite; learning rate too large?): "

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from .common import app, console
-from .tables import CELL_DIMS, HEADERS, _cells, _columns, _label, _train_table, _verdict_table
+from .tables import CELL_DIMS, HEADERS, _cells, _columns, _label, _rate_table, _train_table, _verdict_table, regime_runs
 
 
 @app.command("plot")
@@ -34,6 +34,9 @@ def info(path: Annotated[Path, typer.Argument(help="A dataset written by 'ntkpat
     ds = store.load(path)
     if ds.attrs["schema"].startswith("ntkpaths.train"):
         console.print(_train_table(ds))
+        console.print(_rate_table(ds))
+        for line in regime_runs(ds):
+            console.print(line, markup=False)
         return
     if not ds.attrs["schema"].startswith("ntkpaths.sweep"):
         console.print(_verdict_table(ds))

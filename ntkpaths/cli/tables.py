@@ -55,9 +55,10 @@ def _verdict_table(ds, rows=None) -> Table:
 
         kind = study_mod.kind_of_dataset(ds)
         rows = kind.verdicts(ds, kind.claims)
-    table = _columns(Table(title="verdicts"), ("claim", "measured ± se", "statistic", "verdict"), justify="left")
+    table = _columns(Table(title="verdicts"), ("claim", "type", "measured ± se", "statistic", "verdict"),
+                     justify="left")
     for row in rows:
-        table.add_row(row.claim, row.measured, row.statistic, row.word)
+        table.add_row(row.claim, row.kind, row.measured, row.statistic, row.word)
     return table
 
 
@@ -75,6 +76,51 @@ def _train_table(ds) -> Table:
                           _pm(cell.flip_fraction_mean.sel(layer=d), cell.flip_fraction_se.sel(layer=d)),
                           _pm(ratio, ratio_se), _pm(cell.ntk_change_mean, cell.ntk_change_se))
     return table
+
+
+def _rate_table(ds) -> Table:
+    """Per cell: the critical rate 2/lambda_max(Theta_0/N), the rate used, the runs' regimes and loss peaks."""
+    table = Table(title="Learning rate and regime (mean ± se over runs; loss peak = max over steps of L_t/L_0)")
+    for col in ("depth", "width", "critical lr", "lr", "regime", "loss peak"):
+        table.add_column(col, justify="right")
+    for d in ds["depth"].values:
+        for w in ds["width"].values:
+            table.add_row(str(d), str(w), *_rate_columns(ds.sel(depth=d, width=w)))
+    return table
+
+
+REGIME_WORDS = {0: "below", 1: "catapult", 2: "diverged"}
+
+
+def _rate_columns(cell) -> list[str]:
+    """Critical rate, rate used, regime counts and loss peak of one cell; "—" for datasets that lack them."""
+    if "critical_lr" not in cell:
+        return ["—", f"{json_lr(cell)}", "unknown", "—"]
+    codes = [int(v) for v in cell["regime"].values] if "regime" in cell else []
+    counts = ", ".join(f"{codes.count(c)} {word}" for c, word in REGIME_WORDS.items() if codes.count(c))
+    return [_pm(cell.critical_lr_mean, cell.critical_lr_se), _pm(cell.lr_mean, cell.lr_se), counts or "unknown",
+            _pm(cell.loss_peak_mean, cell.loss_peak_se)]
+
+
+def json_lr(ds) -> str:
+    """The configured learning rate of a dataset written before per-run rates were recorded."""
+    import json
+
+    return f"{json.loads(ds.attrs['config']).get('lr')}"
+
+
+def regime_runs(ds) -> list[str]:
+    """One line per regime: how many runs, and which cells, for datasets that record it."""
+    if "regime" not in ds:
+        return []
+    flags = ds["regime"].stack(cell=("depth", "width", "run"))
+    lines = []
+    for code, word in REGIME_WORDS.items():
+        cells = sorted({(int(d), int(w)) for (d, w, _), v in zip(flags["cell"].values, flags.values) if v == code})
+        if cells and code:
+            lines.append(f"{int((flags == code).sum())} run(s) {word}, in (depth, width) " +
+                         ", ".join(f"({d}, {w})" for d, w in cells))
+    return lines
 
 
 def _pm(value, se) -> str:

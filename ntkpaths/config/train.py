@@ -83,10 +83,17 @@ class TrainConfig:
         Independent runs (data subset, initial network, minibatches) per cell.
     steps : int
         Gradient steps per run; 0 measures the initial network only.
-    lr : float
-        Learning rate, >= 0. With ``param="ntk"`` it is used as is and does not
-        depend on the width; with ``param="standard"`` the step uses lr / n.
-        lr = 0 is the control run: every checkpoint equals step 0.
+    lr : float or None
+        Learning rate, >= 0; None (with no ``lr_relative``) is 1. With
+        ``param="ntk"`` it is used as is and does not depend on the width; with
+        ``param="standard"`` the step uses lr / n. lr = 0 is the control run:
+        every checkpoint equals step 0.
+    lr_relative : float or None
+        Exclusive with ``lr``: each run uses lr = lr_relative * its own
+        critical rate 2 / lambda_max(Theta_0 / N), Theta_0 its initial empirical
+        NTK on its ``ntk_inputs`` training samples (N of them). Below 1 the
+        loss falls monotonically in the linearised (lazy) dynamics; above 1
+        the top mode first grows (catapult) or the run diverges.
     batch_size : int or None
         None is full-batch gradient descent; an integer draws that many
         distinct training samples per step (SGD).
@@ -110,9 +117,11 @@ class TrainConfig:
     seed : int or None
         Root of the SeedSequence; None draws fresh entropy.
     dtype : {"float32", "float64"}
-    ntk_inputs : int
-        The empirical NTK is measured on the first ``min(ntk_inputs, n_train)``
-        training samples of each run.
+    ntk_inputs : int or None
+        The empirical NTK (its change, and the critical rate) and E[t | Z = 1]
+        are measured on the first ``min(ntk_inputs, n_train)`` training samples
+        of each run; None (the default) uses all of them. A cap makes the
+        critical rate an estimate from a subset.
     loss_tolerance : float
         A run has reached a global minimum when its final training loss is at
         most this (the targets can be fitted exactly, so the minimum is 0).
@@ -133,7 +142,8 @@ class TrainConfig:
     widths: tuple[int, ...] = (64, 256, 1024)
     runs: int = 8
     steps: int = 1000
-    lr: float = 1.0
+    lr: float | None = None
+    lr_relative: float | None = None
     batch_size: int | None = None
     param: str = "ntk"
     data: str = "digits"
@@ -142,7 +152,7 @@ class TrainConfig:
     checkpoints: int = 20
     seed: int | None = None
     dtype: str = "float32"
-    ntk_inputs: int = 64
+    ntk_inputs: int | None = None
     loss_tolerance: float = 1e-3
     device: str = "cpu"
     init_from: str | None = None
@@ -172,12 +182,20 @@ class TrainConfig:
     def _check_numbers(self) -> None:
         _positive_int("runs", self.runs)
         _count("steps", self.steps, 0)
-        _finite("lr", self.lr)
-        _require(self.lr >= 0, f"lr must be >= 0, got {self.lr!r}")
+        _require(self.lr is None or self.lr_relative is None,
+                 f"give lr or lr_relative, not both (got lr = {self.lr!r}, lr_relative = {self.lr_relative!r})")
+        if self.lr_relative is not None:
+            _finite("lr_relative", self.lr_relative)
+            _require(self.lr_relative >= 0, f"lr_relative must be >= 0, got {self.lr_relative!r}")
+        else:
+            object.__setattr__(self, "lr", 1.0 if self.lr is None else self.lr)
+            _finite("lr", self.lr)
+            _require(self.lr >= 0, f"lr must be >= 0, got {self.lr!r}")
         _positive_int("n_train", self.n_train)
         _count("n_test", self.n_test, 0)
         _count("checkpoints", self.checkpoints, 2)
-        _positive_int("ntk_inputs", self.ntk_inputs)
+        if self.ntk_inputs is not None:
+            _positive_int("ntk_inputs", self.ntk_inputs)
         _finite("loss_tolerance", self.loss_tolerance)
         _require(self.loss_tolerance > 0, f"loss_tolerance must be > 0, got {self.loss_tolerance!r}")
         if self.batch_size is not None:

@@ -1,5 +1,15 @@
 """Verdict rows of the reparametrisation study, computed from its dataset.
 
+Rows that hold by construction (every transform keeps the function, rescaling
+keeps every path, lambda_max(H) = lambda_max(Theta)/N at zero loss, the
+split directions are flat at a zero-loss minimum, the Hessian's zero
+eigenvalues forced by rank) are typed ``identity``: reports list them under
+the table as regression checks. The verdicts proper: the rescaling bounds on
+sharpness (a bound), the +-2 sharpness exponent (a prediction), the spread of
+F (exact laws; rows whose statistics are identical are merged) and the
+curvature +-sigma(C) of the split directions away from zero loss, where it is
+not zero by construction (a prediction, Fukumizu et al.).
+
 Float identities are judged at ``FLOAT_TOL`` relative to the quantity's
 scale; statistical rows with z-scores from the networks' own standard errors,
 Bonferroni-corrected over the spread rows at significance ``ALPHA``.
@@ -10,6 +20,8 @@ import json
 
 import numpy as np
 import xarray as xr
+
+import dataclasses
 
 from ..verdict import ALPHA, Verdict, judge, untestable, z_critical
 from .measure import FLOAT_TOL
@@ -26,6 +38,10 @@ def verdicts(ds: xr.Dataset, claims: tuple[str, ...] = CLAIMS) -> list[Verdict]:
     return [row for claim in CLAIMS if claim in claims for row in makers[claim](ds)]
 
 
+def _identity(row: Verdict) -> Verdict:
+    return dataclasses.replace(row, kind="identity")
+
+
 def _g(v: float) -> str:
     return f"{v:.3g}"
 
@@ -39,7 +55,7 @@ def function_rows(ds: xr.Dataset) -> list[Verdict]:
     groups.update({n: [n] for n in names if not n.startswith("rescale layer")})
     rows = [_function_row(ds, label, members) for label, members in groups.items() if members]
     worst = float(ds.spread_output_change.max())
-    rows.append(Verdict(
+    rows.append(Verdict(kind="identity",
         claim="Function unchanged: every embedding of the random narrow networks",
         conditions=f"{ds.sizes['network']} He networks, {', '.join(ds.embedding.values[1:])}",
         measured=f"largest max |Δf| / max |f| = {worst:.2g}", prediction="0 (float rounding)",
@@ -58,12 +74,12 @@ def _function_row(ds: xr.Dataset, label: str, members: list[str]) -> Verdict:
         claim=f"Function unchanged: {label}", conditions=f"trained network, hidden widths {widths}, {n} training inputs",
         measured=f"max |Δf| = {change:.2g}" + (f"; parameters moved up to {moved:.3g}" if np.isfinite(moved) else ""),
         prediction="0 (float rounding)", statistic=f"max |Δf| / max |f| = {rel:.2g} (tolerance {FLOAT_TOL:g})",
-        outcome=judge(rel <= FLOAT_TOL))
+        outcome=judge(rel <= FLOAT_TOL), kind="identity")
 
 
 # ------------------------------------------------------------ rescaling
 def rescaling_rows(ds: xr.Dataset) -> list[Verdict]:
-    return [_paths_row(ds), _law_row(ds), _ntk_row(ds)]
+    return [_identity(_paths_row(ds)), _law_row(ds), _exponent_row(ds), _identity(_ntk_row(ds))]
 
 
 def _paths_row(ds: xr.Dataset) -> Verdict:
@@ -112,7 +128,41 @@ def _law_row(ds: xr.Dataset) -> Verdict:
         prediction="max(alpha^2 lambda(H_22), alpha^-2 lambda(H_11)) <= lambda_max(alpha) <= max(alpha^2, "
                    "alpha^-2) lambda_max(1): exponent -> +2 and -2",
         statistic=f"{broken} of {len(alphas)} alphas outside the bounds (slack {BOUND_TOL:g})",
-        outcome=judge(broken == 0))
+        outcome=judge(broken == 0), kind="bound")
+
+
+def _exponent_row(ds: xr.Dataset) -> Verdict:
+    """The local exponent d log lambda_max / d log alpha at both ends of the alpha grid: +2 and -2.
+
+    With r(alpha) = lambda_max(alpha) / (alpha^2 lambda_max(H_22)) >= 1 falling to 1 as alpha grows, the
+    local exponent over [a, b] is 2 + log(r_b / r_a) / log(b / a), so it lies in
+    [2 - log(r_a) / log(b / a), 2] up to the solver's precision; likewise -2 at small alpha with H_11.
+    A sharpness that grows faster than alpha^2, or a ratio that rises, lands outside.
+    """
+    alphas = ds.alpha.values
+    lam = ds.lambda_top.sel(eig=1).values
+    claim = "Sharpness scales as alpha^+2 for large alpha and alpha^-2 for small alpha (Dinh et al.)"
+    conditions = f"local exponents over the two largest and the two smallest alphas, {_g(alphas.min())}..{_g(alphas.max())}"
+    blocks = {"top": float(ds.lambda_block_out), "bottom": float(ds.lambda_block_in)}
+    if len(alphas) < 4 or alphas.max() <= 1 or alphas.min() >= 1 or min(blocks.values()) <= 0:
+        return untestable(claim, conditions, "fewer than two alphas on each side of 1, or a block without curvature")
+    parts, ok, intervals = [], True, []
+    for end, sign, sl in (("top", 2.0, slice(-2, None)), ("bottom", -2.0, slice(0, 2))):
+        a, b = alphas[sl]
+        la, lb = lam[sl]
+        exponent = np.log(lb / la) / np.log(b / a)
+        span = abs(np.log(b / a))
+        r_outer = (la if end == "top" else lb) / ((a if end == "top" else b) ** sign * blocks[end])
+        slack = 2 * BOUND_TOL / span
+        low, high = (sign - np.log(r_outer) / span - slack, sign + slack) if end == "top" else \
+            (sign - slack, sign + np.log(r_outer) / span + slack)
+        ok &= bool(low <= exponent <= high)
+        parts.append(f"{exponent:.5f} at the {end}")
+        intervals.append(f"[{low:.5f}, {high:.5f}]")
+    return Verdict(claim, conditions, "local exponent " + ", ".join(parts),
+                   "+2 and -2 up to the approach of lambda_max / (alpha^±2 lambda(block)) to 1: intervals "
+                   + " and ".join(intervals) + " (Dinh et al. 2017)",
+                   f"inside both intervals: {'yes' if ok else 'no'} (solver slack {BOUND_TOL:g})", judge(ok))
 
 
 def _ntk_row(ds: xr.Dataset) -> Verdict:
@@ -152,8 +202,20 @@ def spread_rows(ds: xr.Dataset) -> list[Verdict]:
     crit = z_critical(ALPHA, 2 * len(labels))
     depth, cfg = ds.sizes["spread_depth"], json.loads(ds.attrs["config"])
     where = f"{ds.sizes['network']} He networks of width {cfg['narrow_width']}, depth {depth}, {ds.sizes['input']} inputs"
-    rows = [_spread_row(e, stats[e], crit, where, _same_f(ds, e)) for e in labels]
+    rows = [_spread_row(members, stats, crit, where, _same_f(ds, members[0])) for members in _same_statistics(stats)]
     return rows + [_parametrisation_row(ds, stats, crit, where)]
+
+
+def _same_statistics(stats: dict) -> list[list[str]]:
+    """Embeddings grouped by identical z-scores (to 9 digits): the same sample seen twice is one test.
+
+    Replication leaves F unchanged and inactive propagation multiplies it by a constant, so their rows
+    repeat the narrow row's statistics exactly.
+    """
+    groups: dict[tuple, list[str]] = {}
+    for e, s in stats.items():
+        groups.setdefault((f"{s['z_mean']:.9g}", f"{s['z_var']:.9g}"), []).append(e)
+    return list(groups.values())
 
 
 def _same_f(ds: xr.Dataset, e: str) -> float:
@@ -161,14 +223,21 @@ def _same_f(ds: xr.Dataset, e: str) -> float:
     return float(abs(ds.spread_fraction.sel(embedding=e) - ds.spread_fraction.sel(embedding="narrow")).max())
 
 
-def _spread_row(e: str, s: dict, crit: float, where: str, diff: float) -> Verdict:
+def _spread_row(members: list[str], stats: dict, crit: float, where: str, diff: float) -> Verdict:
+    e = members[0]
+    s = stats[e]
     law = "the narrow law" if e == "narrow" or e.startswith("replicated") else "its exact law"
+    also = "".join(f"; {m}: E F = {stats[m]['mean']:.5g}, Var F = {stats[m]['var']:.4g} = "
+                   f"{stats[m]['var'] / stats[m]['var_fresh']:.3f} x a fresh width-{stats[m]['width']} network's"
+                   for m in members[1:])
+    same = f" ({len(members)} embeddings with identical z-scores: one test)" if len(members) > 1 else ""
     return Verdict(
-        claim=f"F's mean and spread follow the parametrisation: {e}", conditions=where,
-        measured=f"E F = {s['mean']:.5g} ± {s['mean_se']:.2g}; Var F = {s['var']:.4g} ± {s['var_se']:.2g} "
+        claim=f"F's mean and spread follow the parametrisation: {' = '.join(members)}{same}", conditions=where,
+        measured=f"{e}: E F = {s['mean']:.5g} ± {s['mean_se']:.2g}; Var F = {s['var']:.4g} ± {s['var_se']:.2g} "
                  f"= {s['var'] / s['var_fresh']:.3f} x a fresh width-{s['width']} network's "
-                 f"(z = {s['z_var_fresh']:.1f}); max |F - F_narrow| = {diff:.2g}",
-        prediction=f"{law}: E F = {s['mean'] - s['z_mean'] * s['mean_se']:.5g}, Var F = {s['var_exact']:.4g}",
+                 f"(z = {s['z_var_fresh']:.1f}); max |F - F_narrow| = {diff:.2g}{also}",
+        prediction=f"{law}: E F = {s['mean'] - s['z_mean'] * s['mean_se']:.5g}, Var F = {s['var_exact']:.4g} "
+                   "(the exact laws of ntkpaths.theory, docs/science.md section 8)",
         statistic=f"z = {s['z_mean']:.2f} (mean), {s['z_var']:.2f} (Var) (threshold {crit:.2f})",
         outcome=judge(abs(s["z_mean"]) <= crit and abs(s["z_var"]) <= crit))
 
@@ -191,7 +260,8 @@ def _parametrisation_row(ds: xr.Dataset, stats: dict, crit: float, where: str) -
                  f"replicated: Var F = {ratios} "
                  f"x the fresh-width law (smallest |z| {z_wide:.1f}); {one}: F changed for {changed:.1%} of "
                  "(network, input, depth)",
-        prediction="functions equal, statistics different",
+        prediction="functions equal, statistics different (Fukumizu et al. 2019, Berner et al. 2019: the "
+                   "embeddings keep the function)",
         statistic=f"smallest |z| of a difference {min(z_wide, z_dead):.1f} (threshold {crit:.2f})",
         outcome=judge(min(z_wide, z_dead) > crit and changed > 0))
 
@@ -201,9 +271,10 @@ def semiflat_rows(ds: xr.Dataset) -> list[Verdict]:
     scale = float(ds.spectrum_lambda_max.sel(minimum="embedded"))
     rows = []
     for layer in ds.flat_layer.values:
-        for point in ("minimum", "early"):
-            rows.append(_flat_row(ds.sel(flat_layer=layer, point=point), int(layer), point, scale))
-    return rows + [_spectrum_row(ds, scale)]
+        for point in ("early", "minimum"):   # at the minimum C = 0: flat by construction
+            row = _flat_row(ds.sel(flat_layer=layer, point=point), int(layer), point, scale)
+            rows.append(row if point == "early" else _identity(row))
+    return rows + [_identity(_spectrum_row(ds, scale))]
 
 
 def _flat_row(c: xr.Dataset, layer: int, point: str, scale: float) -> Verdict:
@@ -213,7 +284,8 @@ def _flat_row(c: xr.Dataset, layer: int, point: str, scale: float) -> Verdict:
     negative = int((measured < -FLOAT_TOL * scale).sum())
     where = "the zero-loss minimum" if point == "minimum" else "an early, non-minimal point of the same run"
     claim = (f"Replication at a zero-loss minimum adds zero or negative curvature only (Fukumizu et al.): layer {layer}"
-             if point == "minimum" else f"Away from zero loss those directions curve as ±sigma(C): layer {layer}")
+             if point == "minimum" else f"Semi-flat directions of a replicated unit curve as ±sigma(C), C the "
+                                        f"residual cross moment (Fukumizu et al.), away from zero loss: layer {layer}")
     ok = gap <= FLOAT_TOL * scale and (point == "early" or np.abs(measured).max() <= FLAT_TOL * scale)
     return Verdict(
         claim=claim, conditions=f"busiest unit of hidden layer {layer} split in two (shares 1/2), {len(measured)} "

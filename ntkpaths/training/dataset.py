@@ -23,6 +23,7 @@ from ..config import TrainConfig
 from ..store.io import (StoreError, _attrs, create_template, done_markers, read_stored, stored_config, version,
                         write_region)
 from ..verdict import fit_power_law
+from . import critical
 from .run import RUN_DIMS, checkpoint_steps
 
 SCHEMA = "ntkpaths.train/1"
@@ -30,6 +31,7 @@ CELL = ("depth", "width", "run")
 PER_STEP = ("loss", "test_loss", "accuracy", "test_accuracy", "flip_fraction", "p_active", "weight_change",
             "weight_slope", "ntk_change")
 PER_RUN = ("diverged", "reached_minimum")
+PER_RUN_VALUES = ("critical_lr", "lr", "loss_peak")   # absent from datasets written before they were recorded
 FITTED = {"flip_fraction": "layer", "weight_change": "weight_layer", "ntk_change": None}
 LONG_NAMES = {
     "loss": "training loss 1/(2N) sum |f - y|^2",
@@ -39,11 +41,16 @@ LONG_NAMES = {
     "flip_fraction": "fraction of (neuron, training input) ReLU states differing from step 0",
     "p_active": "mean over training inputs of the exact active-path fraction F (depth prefix)",
     "weight_change": "|W_l(t) - W_l(0)|_F / |W_l(0)|_F (weight_layer depth+1 is the output layer)",
-    "weight_slope": "E[t_l | Z=1], t the weight standardised by its initial std (first 64 training inputs)",
-    "ntk_change": "|Theta_t - Theta_0|_F / |Theta_0|_F, empirical NTK on the first 64 training inputs",
+    "weight_slope": "E[t_l | Z=1], t the weight standardised by its initial std (on the NTK inputs)",
+    "ntk_change": "|Theta_t - Theta_0|_F / |Theta_0|_F, empirical NTK on the first ntk_inputs training inputs "
+                  "(all of them unless capped)",
     "diverged": "1 if the training loss became NaN or infinite (later checkpoints are NaN)",
-    "reached_minimum": "1 if the final training loss is at most loss_tolerance (a global minimum: the targets fit)",
+    "reached_minimum": "1 if the final training loss is at most loss_tolerance (the targets fit)",
+    "critical_lr": "2 / lambda_max(Theta_0 / N), Theta_0 the initial empirical NTK on the run's N NTK inputs",
+    "lr": "the learning rate the run used (lr, or lr_relative * critical_lr)",
+    "loss_peak": "max over every step t of L_t / L_0 (inf once the loss is not finite)",
 }
+RUN_VARS = PER_STEP + PER_RUN + PER_RUN_VALUES
 
 
 def _sizes(cfg: TrainConfig) -> dict[str, int]:
@@ -70,13 +77,13 @@ def _shape(cfg: TrainConfig, name: str) -> tuple[int, ...]:
 
 def empty(cfg: TrainConfig) -> dict[str, np.ndarray]:
     """NaN-filled per-run arrays, (depth, width, run, ...) for each quantity."""
-    return {name: np.full(_shape(cfg, name), np.nan) for name in PER_STEP + PER_RUN}
+    return {name: np.full(_shape(cfg, name), np.nan) for name in RUN_VARS}
 
 
 def padded(cfg: TrainConfig, out: dict) -> dict[str, np.ndarray]:
     """One run's arrays padded with NaN to the deepest run's layers: name -> (step, ...) or ()."""
     block = {}
-    for name in PER_STEP + PER_RUN:
+    for name in RUN_VARS:
         values = np.asarray(out[name], dtype=np.float64)
         block[name] = np.full(_shape(cfg, name)[3:], np.nan)
         block[name][tuple(slice(0, n) for n in values.shape)] = values
@@ -148,7 +155,8 @@ def reopen(path: Path, cfg: TrainConfig) -> tuple[TrainConfig, dict, set, bool]:
     if done or complete:
         on_disk = read_stored(path)
         for name in raw:
-            raw[name][...] = on_disk[name].transpose(*CELL, *RUN_DIMS[name]).values
+            if name in on_disk:   # a store begun before a variable was recorded leaves it NaN
+                raw[name][...] = on_disk[name].transpose(*CELL, *RUN_DIMS[name]).values
     return stored, raw, done, complete
 
 
@@ -178,6 +186,15 @@ def _summarise(ds: xr.Dataset) -> xr.Dataset:
         out[f"{name}_mean"], out[f"{name}_se"] = mean, se
         out[f"{name}_mean"].attrs = {"long_name": f"mean over runs of {name}"}
         out[f"{name}_se"].attrs = {"long_name": f"standard error over runs of {name}"}
+    for name in PER_RUN_VALUES:
+        if name in ds:
+            finite = ds[name].where(np.isfinite(ds[name]))
+            out[f"{name}_mean"], out[f"{name}_se"] = _pooled(finite)
+            out[f"{name}_mean"].attrs = {"long_name": f"mean over runs of {name} (finite values)"}
+    if "regime" in ds:
+        for code, meaning in enumerate(critical.REGIMES):
+            out[f"{meaning}_runs"] = (ds["regime"] == code).sum("run").astype(np.int64)
+            out[f"{meaning}_runs"].attrs = {"long_name": f"runs in the {meaning.replace('_', ' ')} regime"}
     for name in PER_RUN:
         p, se = _fraction(ds[name])
         out[f"{name}_fraction"], out[f"{name}_fraction_se"] = p, se
@@ -219,8 +236,17 @@ def _fit(widths: np.ndarray, y: np.ndarray, se: np.ndarray) -> np.ndarray:
 
 
 def build(cfg: TrainConfig, raw: dict, device: str = "") -> xr.Dataset:
-    """The finished dataset: per-run values and their summaries."""
+    """The finished dataset: per-run values, each run's regime, and their summaries."""
     ds = raw_dataset(cfg, raw, complete=True)
     ds.attrs["device"] = device or _device(cfg)
+    ds["regime"] = regimes(ds)
     return ds.merge(summarise(ds), combine_attrs="override")
+
+
+def regimes(ds: xr.Dataset) -> xr.DataArray:
+    """Each run's regime code (int8; see ``critical.REGIMES``) from its per-run values."""
+    loss = ds["loss"]
+    final_ratio = loss.isel(step=-1) / loss.isel(step=0)
+    code = critical.regime(ds["diverged"], ds["loss_peak"], final_ratio, ds["lr"], ds["critical_lr"])
+    return xr.DataArray(code, dims=CELL, attrs=dict(critical.REGIME_ATTRS))
 

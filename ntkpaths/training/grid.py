@@ -25,7 +25,7 @@ from . import dataset
 
 RUNS_KEY = 2  # seed namespace of training runs (sweeps use 0 for inputs and 1 for networks)
 FLOP_RATE = 1.5e11  # float32 FLOP/s of one core in the training step (benchmarks/bench_train.py: 2.1e11)
-MEASURE_STEPS = 6   # one checkpoint's measurements cost about this many full-batch steps
+MEASURE_STEPS = 24  # one checkpoint, NTK on all 256 training inputs: 18-24 full-batch steps at width 1024 (3-4 on 64)
 RUN_OVERHEAD_S = 0.3  # Python and measurement overhead; XLA's compilation is left out (every worker pays it)
 
 

@@ -119,6 +119,49 @@ def descend_minibatch(params: Params, x, y, lr, batches, count, scales: tuple[fl
     return jax.lax.fori_loop(0, count, body, params)
 
 
+def _peak_step(p, peak, x, y, lr, scales):
+    """One gradient step, and the running maximum of the loss before it."""
+    value, grads = jax.value_and_grad(loss)(p, x, y, scales)
+    return tuple(w - lr * g for w, g in zip(p, grads)), jnp.fmax(peak, value)
+
+
+@partial(jax.jit, static_argnames="scales", donate_argnums=0)
+def descend_tracking(params: Params, x, y, lr, count, scales: tuple[float, ...]):
+    """:func:`descend` that also returns the largest training loss over the ``count`` steps it takes.
+
+    The loss before each step comes with its gradient, so tracking it is free.
+    Returns (params, peak); peak is the largest loss of the parameters each
+    step started from (NaN-free: a NaN loss leaves the running maximum as it was).
+    """
+    start = jnp.asarray(-jnp.inf, dtype=x.dtype)
+    return jax.lax.fori_loop(0, count, lambda _, c: _peak_step(*c, x, y, lr, scales), (params, start))
+
+
+@partial(jax.jit, static_argnames="scales", donate_argnums=0)
+def descend_minibatch_tracking(params: Params, x, y, lr, batches, count, scales: tuple[float, ...]):
+    """:func:`descend_minibatch` that also returns the largest full training loss over its steps.
+
+    A minibatch loss is not the training loss, so this costs one forward pass
+    over every sample per step.
+    """
+    def body(i, c):
+        p, peak = c
+        peak = jnp.fmax(peak, loss(p, x, y, scales))
+        rows = batches[i]
+        return step(p, x[rows], y[rows], lr, scales), peak
+
+    start = jnp.asarray(-jnp.inf, dtype=x.dtype)
+    return jax.lax.fori_loop(0, count, body, (params, start))
+
+
+def ntk_matvec(params: Params, x, scales: tuple[float, ...], v):
+    """Theta v = J (J^T v) by one vector-Jacobian and one Jacobian-vector product; v (sample * output,)."""
+    f = lambda p: forward(p, x, scales)[1].reshape(-1)   # noqa: E731
+    _, pullback = jax.vjp(f, params)
+    tangent = pullback(v)[0]
+    return jax.jvp(f, (params,), (tangent,))[1]
+
+
 @partial(jax.jit, static_argnames="scales")
 def evaluate(params: Params, x, scales: tuple[float, ...]):
     """Jitted :func:`forward`."""

@@ -9,6 +9,7 @@ one thread, so the same seed gives bit-identical results.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -16,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from .. import sample
 from ..config import NetworkConfig, TrainConfig
 from ..jaxsetup import jax, jnp
-from . import model
+from . import critical, model
 from .data import TrainData, draw_data
 from .measure import Probe
 
@@ -35,6 +36,9 @@ RUN_DIMS = {
     "ntk_change": ("step",),
     "diverged": (),
     "reached_minimum": (),
+    "critical_lr": (),
+    "lr": (),
+    "loss_peak": (),
 }
 CHUNK = 256  # SGD steps per jitted call (minibatch indices are drawn per call)
 
@@ -69,6 +73,9 @@ def train_run(cfg: TrainConfig, depth: int, width: int, *, seed: np.random.SeedS
     dict of str -> ndarray
         Named and shaped as ``RUN_DIMS``. A run whose training loss becomes NaN
         or infinite has ``diverged`` True and NaN at that checkpoint and after.
+        ``critical_lr`` is 2 / lambda_max(Theta_0 / N) on the NTK inputs,
+        ``lr`` the rate the run used (both in units of the configured rate),
+        ``loss_peak`` the largest L_t / L_0 over every step taken.
     """
     rng = np.random.default_rng(seed)
     data = draw_data(cfg, rng=rng)
@@ -116,8 +123,8 @@ def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng:
         Hand-built networks enter here.
     data : TrainData
     cfg : TrainConfig
-        Its ``steps``, ``lr``, ``batch_size``, ``param``, ``dtype``,
-        ``checkpoints``, ``ntk_inputs`` and ``loss_tolerance`` are used.
+        Its ``steps``, ``lr`` or ``lr_relative``, ``batch_size``, ``param``,
+        ``dtype``, ``checkpoints``, ``ntk_inputs`` and ``loss_tolerance`` are used.
     rng : numpy.random.Generator
         Draws the minibatches (unused for full-batch descent).
     save_to : path or None
@@ -125,15 +132,20 @@ def train(standard: list[np.ndarray], data: TrainData, cfg: TrainConfig, *, rng:
     """
     dims = [standard[0].shape[1], *(e.shape[0] for e in standard)]
     with _precision(cfg.dtype), _on(cfg.device), threadpool_limits(limits=1, user_api="blas"):
-        par = model.parametrisation(cfg.param, dims, cfg.lr)
-        params0 = model.initial_params(standard, par, cfg.dtype)
-        probe = Probe(params0, data, par, cfg.ntk_inputs)
+        unit = model.parametrisation(cfg.param, dims, 1.0)
+        params0 = model.initial_params(standard, unit, cfg.dtype)
+        probe = Probe(params0, data, unit, cfg.ntk_inputs)
+        crit = critical.critical_lr(params0, probe.x_train[: probe.subset], unit.scales, unit.lr, gram=probe.ntk0)
+        lr = cfg.lr if cfg.lr_relative is None else cfg.lr_relative * crit
+        probe.par = dataclasses.replace(unit, lr=unit.lr * lr)
         steps = checkpoint_steps(cfg.steps, cfg.checkpoints)
-        rows, final = _descend(tuple(jnp.asarray(p) for p in params0), probe, steps, cfg, rng)
+        rows, peak, final = _descend(tuple(jnp.asarray(p) for p in params0), probe, steps, cfg, rng)
         if save_to is not None:
-            _save(save_to, final, par.scales, cfg)
+            _save(save_to, final, unit.scales, cfg)
     out = _collect(rows, len(dims) - 2, cfg.loss_tolerance)
     out["step"] = steps
+    out["critical_lr"], out["lr"] = np.float64(crit), np.float64(lr)
+    out["loss_peak"] = np.float64(peak / rows[0]["loss"]) if rows[0]["loss"] > 0 else np.float64(np.nan)
     return out
 
 
@@ -149,32 +161,47 @@ def _precision(dtype: str):
 
 
 def _descend(params, probe: Probe, steps: np.ndarray, cfg: TrainConfig, rng: np.random.Generator):
-    """Train to each checkpoint in ``steps``; one measurement each, None from divergence on; and the last params."""
-    rows, done = [], 0
+    """Train to each checkpoint in ``steps``; one measurement each, None from divergence on.
+
+    Also returns the largest training loss over every step and checkpoint (inf once the run
+    diverged), and the last parameters.
+    """
+    rows, done, peak = [], 0, -np.inf
     x, y = probe.x_train, jnp.asarray(probe.data.y_train, dtype=probe.x_train.dtype)
     for target in steps:
         if rows and rows[-1] is None:
             rows.append(None)
             continue
-        params = _advance(params, x, y, int(target - done), probe.par, cfg.batch_size, rng)
+        params, between = _advance(params, x, y, int(target - done), probe.par, cfg.batch_size, rng)
         done = target
         rows.append(probe.measure(params))
-    return rows, params
+        peak = np.inf if rows[-1] is None else max(peak, between, float(rows[-1]["loss"]))
+    return rows, peak, params
 
 
 def _advance(params, x, y, count: int, par: model.Parametrisation, batch: int | None, rng: np.random.Generator):
-    """``count`` steps of full-batch descent, or of SGD with minibatches of ``batch``."""
+    """``count`` steps of full-batch descent, or of SGD with minibatches of ``batch``; and the largest loss
+    of the parameters those steps started from (-inf for no step)."""
     lr = jnp.asarray(par.lr, dtype=x.dtype)
     if count == 0:
-        return params
+        return params, -np.inf
     if batch is None:
-        return model.descend(params, x, y, lr, count, par.scales)
+        params, peak = model.descend_tracking(params, x, y, lr, count, par.scales)
+        return params, _finite_or_inf(peak)
+    top = -np.inf
     for start in range(0, count, CHUNK):
         n = min(CHUNK, count - start)
         batches = np.zeros((CHUNK, batch), dtype=np.int32)
         batches[:n] = sample.sample_minibatches(x.shape[0], batch, n, rng=rng)
-        params = model.descend_minibatch(params, x, y, lr, batches, n, par.scales)
-    return params
+        params, peak = model.descend_minibatch_tracking(params, x, y, lr, batches, n, par.scales)
+        top = max(top, _finite_or_inf(peak))
+    return params, top
+
+
+def _finite_or_inf(peak) -> float:
+    """A loss maximum as a float; a NaN (every step's loss was NaN) counts as unbounded."""
+    value = float(peak)
+    return np.inf if np.isnan(value) else value
 
 
 def _collect(rows: list[dict | None], depth: int, tolerance: float) -> dict[str, np.ndarray]:

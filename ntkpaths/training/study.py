@@ -1,16 +1,22 @@
 """The ``train`` study kind: Theorem 5's claims judged from a training dataset.
 
-Rows, each computed from the data at significance 0.01 (Bonferroni over the
-cells a row tests):
+Rows, each computed from the data at significance 0.01 and typed as in
+:mod:`ntkpaths.verdict`:
 
-(a) activation patterns stay fixed: the final flip fraction of the last
-    hidden layer is 0 (z per width), and how fast it shrinks with width
-    (fitted exponent against the lazy-training rate -1/2);
-(b) P(path active) stays 2^-H after training (z per width and depth);
-(c) gradient descent reaches a global minimum from every initialisation
-    (the fraction of runs whose final loss is at most ``loss_tolerance``);
-(d) the NTK stays fixed: its relative change is 0 (z), and its exponent in
-    width against -1/2 (Lee et al., 2019).
+- the regime the runs were in (a description: lr against the critical rate);
+- per depth, the values at the widest width (a description);
+- limits, tested as trends in width: the flip fraction of the last hidden
+  layer, the NTK's relative change and the last hidden layer's relative
+  weight change vanish (exponent significantly below 0), and
+  P(path active) / 2^-H - 1 vanishes or shrinks;
+- bounds, one-sided: flip fraction and NTK change are O(width^-1/2)
+  (Lee et al., 2019);
+- a prediction, two-sided: the NTK change scales as 1/width (Dyer &
+  Gur-Ari, 2020; Huang & Yau, 2020);
+- a budget: every run reaches a global minimum (loss at most
+  ``loss_tolerance``), else "not converged after T steps", never a failure.
+
+The layer-wise exponents are fitted to the run means at the last checkpoint.
 """
 from __future__ import annotations
 
@@ -21,16 +27,19 @@ import xarray as xr
 
 from ..config import TrainConfig
 from ..study import Kind, Study, _INT, _NUM, _STR, _list_of, _int
-from ..verdict import ALPHA, Verdict, judge, untestable, z_critical
+from .critical import REGIMES
+from ..verdict import (ALPHA, PowerLaw, Verdict, described, deviation_shrinks, fit_power_law, rate_bound,
+                       rate_prediction, untestable, vanishes)
 from ..plot.training import FIGURES
 from .grid import preflight, run_training
 
 CLAIMS = ("theorem5",)
 SCHEMA = {"depths": _list_of(_int, "integers"), "widths": _list_of(_int, "integers"), "runs": _INT, "steps": _INT,
-          "lr": _NUM, "batch_size": _INT, "param": _STR, "data": _STR, "n_train": _INT, "n_test": _INT,
+          "lr": _NUM, "lr_relative": _NUM, "batch_size": _INT, "param": _STR, "data": _STR, "n_train": _INT, "n_test": _INT,
           "checkpoints": _INT, "seed": _INT, "dtype": _STR, "ntk_inputs": _INT, "loss_tolerance": _NUM,
           "device": _STR}
-LAZY_RATE = -0.5
+LAZY_RATE = -0.5   # Lee et al.'s bound on how fast the NTK and the pre-activations move
+NTK_RATE = -1.0    # the NTK's change over training (Dyer & Gur-Ari 2020; Huang & Yau 2020)
 
 
 def train_config(study: Study, smoke: bool = False) -> TrainConfig:
@@ -56,14 +65,13 @@ def run(study: Study, smoke: bool, scheduler, workers, progress) -> xr.Dataset:
 def verdicts(ds: xr.Dataset, claims: tuple[str, ...] = CLAIMS, alpha: float = ALPHA) -> list[Verdict]:
     if "theorem5" not in claims:
         return []
-    final = ds.isel(step=-1)
-    rows = []
+    rows = [_regime_row(ds)]
     for d in ds["depth"].values:
-        rows += [_flips(final.sel(depth=d), int(d), alpha), _flip_rate(ds.sel(depth=d), int(d), alpha)]
-    rows.append(_p_active(final, alpha))
-    rows.append(_minimum(final, ds, alpha))
-    for d in ds["depth"].values:
-        rows += [_ntk(final.sel(depth=d), int(d), alpha), _ntk_rate(ds.sel(depth=d), int(d), alpha)]
+        cell = ds.sel(depth=d)
+        rows += [_widest(cell, int(d)), _flip_limit(cell, int(d), alpha), _flip_bound(cell, int(d), alpha),
+                 _ntk_limit(cell, int(d), alpha), _ntk_bound(cell, int(d), alpha), _ntk_rate(cell, int(d), alpha),
+                 _weight_limit(cell, int(d), alpha), _p_active(cell, int(d), alpha)]
+    rows.append(_minimum(ds))
     return rows
 
 
@@ -71,87 +79,121 @@ def _steps_note(ds: xr.Dataset) -> str:
     return f"after {int(np.max(ds['step'].values))} steps"
 
 
-def _flips(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
-    claim = "Theorem 5: activation patterns stay fixed (no ReLU state flips)"
-    where = f"depth {depth}, last hidden layer, {_steps_note(cell)}, widths {_span(cell)}"
-    mean, se = cell.flip_fraction_mean.sel(layer=depth), cell.flip_fraction_se.sel(layer=depth)
-    z = (mean / se).values
-    if not np.isfinite(z).any():
-        return untestable(claim, where, "no standard error (fewer than 2 runs that did not diverge)", "0")
-    crit = z_critical(alpha, int(np.isfinite(z).sum()))
-    measured = ", ".join(f"{int(w)}: {float(m):.3g} ± {float(s):.2g}" for w, m, s in zip(cell.width.values, mean, se))
-    return Verdict(claim, where, measured, "0", f"z = {np.nanmin(z):.1f}..{np.nanmax(z):.1f} (threshold {crit:.2f})",
-                   judge(np.nanmax(np.abs(z)) <= crit))
+def _final(cell: xr.Dataset, name: str, sel: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Widths, run-mean and se of ``name`` at the last checkpoint."""
+    last = cell.isel(step=-1)
+    mean, se = last[f"{name}_mean"], last[f"{name}_se"]
+    if sel:
+        mean, se = mean.sel(sel), se.sel(sel)
+    return cell.width.values.astype(float), mean.values, se.values
 
 
-def _rate(ds: xr.Dataset, name: str, sel: dict, claim: str, depth: int, alpha: float) -> Verdict:
-    where = f"depth {depth}, widths {_span(ds)}"
-    b = ds[f"{name}_exponent"].sel(sel) if sel else ds[f"{name}_exponent"]
-    se = ds[f"{name}_exponent_se"].sel(sel) if sel else ds[f"{name}_exponent_se"]
-    if not np.isfinite(float(b)) or not np.isfinite(float(se)) or float(se) == 0:
-        return untestable(claim, where, "no fit (fewer than 3 widths with a positive value and a se)", str(LAZY_RATE))
-    z = (float(b) - LAZY_RATE) / float(se)
-    crit = z_critical(alpha, 1)
-    return Verdict(claim, where, f"exponent {float(b):.3f} ± {float(se):.3f}", f"{LAZY_RATE} (lazy training)",
-                   f"z = {z:.2f} (threshold {crit:.2f})", judge(abs(z) <= crit))
+def _fit_of(cell: xr.Dataset, name: str, sel: dict | None = None) -> PowerLaw | None:
+    return fit_power_law(*_final(cell, name, sel))
 
 
-def _flip_rate(ds: xr.Dataset, depth: int, alpha: float) -> Verdict:
-    return _rate(ds, "flip_fraction", {"layer": depth}, "Flip fraction shrinks as width^-1/2 (last hidden layer)",
-                 depth, alpha)
+def _where(cell: xr.Dataset, depth: int, extra: str = "") -> str:
+    return f"depth {depth}, widths {_span(cell)}, {_steps_note(cell)}" + (f", {extra}" if extra else "")
 
 
-def _ntk_rate(ds: xr.Dataset, depth: int, alpha: float) -> Verdict:
-    return _rate(ds, "ntk_change", {}, "NTK change shrinks as width^-1/2 (Lee et al., 2019)", depth, alpha)
+def _regime_row(ds: xr.Dataset) -> Verdict:
+    """Which regime the runs were in: the condition every other row is read under."""
+    cfg = json.loads(ds.attrs["config"])
+    rate = (f"lr = {cfg['lr_relative']:g} x each run's critical rate" if cfg.get("lr_relative") is not None
+            else f"lr = {cfg.get('lr')}")
+    claim = "Regime of the runs (critical rate 2/lambda_max(Theta_0/N) per run)"
+    if "regime" not in ds:
+        return described(claim, rate, "unknown: this dataset predates the critical rate and the loss peak")
+    counts = ", ".join(f"{int((ds.regime == code).sum())} {word.replace('_', ' ')}"
+                       for code, word in enumerate(REGIMES))
+    crit = ds.critical_lr.median(("width", "run"))
+    per_depth = ", ".join(f"depth {int(d)}: {float(c):.3g}" for d, c in zip(crit.depth.values, crit.values))
+    peak = ds.loss_peak.where(np.isfinite(ds.loss_peak))
+    return described(claim, rate, f"{counts}; median critical rate {per_depth}; largest finite L_t/L_0 "
+                                  f"{float(peak.max()):.3g}")
 
 
-def _p_active(final: xr.Dataset, alpha: float) -> Verdict:
-    claim = "Theorem 1 after training: P(path active) = 2^-H"
-    full = final["depth"].rename("prefix")  # the prefix that spans each run's whole depth
-    p, se = final.p_active_mean.sel(prefix=full), final.p_active_se.sel(prefix=full)
-    theory = final.p_theory.sel(prefix=full)
-    z = (p - theory) / se
-    where = f"depths {_span(final, 'depth')}, widths {_span(final)}, {_steps_note(final)}"
-    if not np.isfinite(z).any():
-        return untestable(claim, where, "no standard error", "p / 2^-H = 1")
-    crit = z_critical(alpha, int(np.isfinite(z).sum()))
-    worst = {k: int(v) for k, v in abs(z).fillna(-1).argmax(...).items()}
-    cell = (p / theory).isel(worst)
-    measured = (f"worst at depth {int(cell.depth)}, width {int(cell.width)}: p / 2^-H = {float(cell):.3f} ± "
-                f"{float((se / theory).isel(worst)):.2g}")
-    return Verdict(claim, where, measured, "p / 2^-H = 1", f"max |z| = {float(abs(z).max()):.1f} (threshold {crit:.2f})",
-                   judge(float(abs(z).max()) <= crit))
+def _widest(cell: xr.Dataset, depth: int) -> Verdict:
+    last = cell.isel(step=-1, width=-1)
+    parts = [f"flips {_pm(last.flip_fraction_mean.sel(layer=depth), last.flip_fraction_se.sel(layer=depth))}",
+             f"|ΔΘ|/|Θ| {_pm(last.ntk_change_mean, last.ntk_change_se)}",
+             f"|ΔW_{depth}|/|W_{depth}| {_pm(last.weight_change_mean.sel(weight_layer=depth), last.weight_change_se.sel(weight_layer=depth))}",
+             f"loss {_pm(last.loss_mean, last.loss_se)}"]
+    return described(f"Depth {depth} at the widest width", f"width {int(last.width)}, {_steps_note(cell)}",
+                     "; ".join(parts))
 
 
-def _minimum(final: xr.Dataset, ds: xr.Dataset, alpha: float) -> Verdict:
-    cfg_tol = float(_tolerance(ds))
+def _pm(value, se) -> str:
+    return f"{float(value):.3g} ± {float(se):.2g}"
+
+
+def _flip_limit(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
+    return vanishes("Theorem 5 as a limit: the fraction of flipped ReLU states -> 0 with width (last hidden layer)",
+                    _where(cell, depth), *_final(cell, "flip_fraction", {"layer": depth}), alpha)
+
+
+def _flip_bound(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
+    return rate_bound("Flip fraction is O(width^-1/2) (last hidden layer)", _where(cell, depth),
+                      _fit_of(cell, "flip_fraction", {"layer": depth}), LAZY_RATE,
+                      "Du et al. 2019; pre-activations move O(width^-1/2), Lee et al. 2019", alpha)
+
+
+def _ntk_limit(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
+    return vanishes("Theorem 5 as a limit: the empirical NTK's relative change -> 0 with width",
+                    _where(cell, depth), *_final(cell, "ntk_change"), alpha)
+
+
+def _ntk_bound(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
+    return rate_bound("NTK change is O(width^-1/2)", _where(cell, depth), _fit_of(cell, "ntk_change"), LAZY_RATE,
+                      "Lee et al. 2019, Theorem 2.1", alpha)
+
+
+def _ntk_rate(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
+    return rate_prediction("NTK change scales as 1/width", _where(cell, depth), _fit_of(cell, "ntk_change"),
+                           NTK_RATE, "Dyer & Gur-Ari 2020; Huang & Yau 2020", alpha)
+
+
+def _weight_limit(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
+    return vanishes(f"Theorem 5 as a limit: the relative weight change of layer {depth} -> 0 with width",
+                    _where(cell, depth), *_final(cell, "weight_change", {"weight_layer": depth}), alpha)
+
+
+def _p_active(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
+    """P(path active) / 2^-H - 1 after training, over the run's whole depth: vanishes or shrinks with width."""
+    claim = "Theorem 1 after training, as a limit: P(path active) / 2^-H -> 1 with width"
+    last = cell.isel(step=-1)
+    ratio = (last.p_active_mean / last.p_theory).sel(prefix=depth).values - 1
+    se = (last.p_active_se / last.p_theory).sel(prefix=depth).values
+    ok = np.flatnonzero(np.isfinite(ratio) & np.isfinite(se))
+    if len(ok) < 2:
+        return untestable(claim, _where(cell, depth), "fewer than 2 widths with a standard error", kind="limit")
+    lo, hi = ok[0], ok[-1]
+    widths = cell.width.values
+    return deviation_shrinks(claim, _where(cell, depth), ratio[lo], se[lo], ratio[hi], se[hi], alpha,
+                             low=f"width {int(widths[lo])}", high=f"width {int(widths[hi])}")
+
+
+def _minimum(ds: xr.Dataset) -> Verdict:
+    """Reaching a global minimum: a step budget can confirm it, not refute it."""
+    tol = float(_tolerance(ds))
     claim = "Theorem 5: gradient descent reaches a global minimum from every initialisation"
     reached = ds.reached_minimum.fillna(0)
     per_width = reached.sum(("depth", "run")), reached.count(("depth", "run"))
     measured = ", ".join(f"{int(w)}: {int(k)}/{int(n)}" for w, k, n in zip(ds.width.values, *per_width))
-    where = f"depths {_span(ds, 'depth')}, {_steps_note(ds)}, final loss <= {cfg_tol:g}"
+    steps = int(np.max(ds["step"].values))
+    where = f"depths {_span(ds, 'depth')}, {_steps_note(ds)}, final loss <= {tol:g}"
     total, n = int(reached.sum()), int(reached.count())
     diverged = int(ds.diverged.fillna(0).sum())
     note = f"; {diverged} diverged" if diverged else ""
-    return Verdict(claim, where, f"runs reaching it, per width: {measured}{note}", "every run",
-                   f"{total} of {n} runs", judge(total == n))
+    outcome = "agrees" if total == n else "not converged"
+    return Verdict(claim, where, f"runs at loss <= {tol:g}, per width: {measured}{note}",
+                   "every run (a finite budget cannot refute it: a run still descending has not failed)",
+                   f"{total} of {n} runs" + ("" if total == n else f"; not converged after {steps} steps"),
+                   outcome, kind="budget")
 
 
 def _tolerance(ds: xr.Dataset) -> float:
     return json.loads(ds.attrs["config"])["loss_tolerance"]
-
-
-def _ntk(cell: xr.Dataset, depth: int, alpha: float) -> Verdict:
-    claim = "Theorem 5: the empirical NTK stays fixed"
-    where = f"depth {depth}, {_steps_note(cell)}, widths {_span(cell)}"
-    z = (cell.ntk_change_mean / cell.ntk_change_se).values
-    if not np.isfinite(z).any():
-        return untestable(claim, where, "no standard error", "0")
-    crit = z_critical(alpha, int(np.isfinite(z).sum()))
-    widest = cell.isel(width=-1)
-    measured = f"|ΔΘ|/|Θ| = {float(widest.ntk_change_mean):.3g} ± {float(widest.ntk_change_se):.2g} at width {int(widest.width)}"
-    return Verdict(claim, where, measured, "0", f"z = {np.nanmin(z):.1f}..{np.nanmax(z):.1f} (threshold {crit:.2f})",
-                   judge(np.nanmax(np.abs(z)) <= crit))
 
 
 def _span(ds: xr.Dataset, dim: str = "width") -> str:
