@@ -113,7 +113,7 @@ def train(
     checkpoints: Annotated[int, typer.Option(help="Log-spaced checkpoints per run, step 0 and the last included.")] = 20,
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     loss_tolerance: Annotated[float, typer.Option(help="A run whose final training loss is at most this fits its targets.")] = 1e-3,
-    ntk_inputs: Annotated[Optional[int], typer.Option(help="Training samples the empirical NTK (its change, the critical rate) and E[t|Z] are measured on \\[default: all of them]; a cap saves time and memory (the NTK has (samples x outputs)^2 entries).")] = None,
+    ntk_inputs: Annotated[Optional[int], typer.Option(help="Training samples the empirical NTK (its change, the critical rate) and E\\[t|Z] are measured on \\[default: all of them]; a cap saves time and memory (the NTK has (samples x outputs)^2 entries).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path \\[default: data/train-depthD.zarr, D the largest depth].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
