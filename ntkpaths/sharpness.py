@@ -19,6 +19,10 @@ scales to get the Hessian in the ntk parametrisation instead.
   extremes of a Krylov space of the same number of products, and its smallest
   Ritz value is a guaranteed upper bound on the smallest eigenvalue (Cauchy
   interlacing).
+- :func:`extreme_eigenvalues`: the smallest and largest eigenvalues with
+  their residuals, from ARPACK's implicitly restarted Lanczos
+  (``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` over the jitted
+  product), or from the explicit matrix when it is small.
 - :func:`hutchinson_trace`: tr H from Rademacher probes, with its standard error.
 - :func:`ntk_sharpness`: lambda_max(Theta) / N, which equals lambda_max(H) at a
   zero-loss point, where H = J^T J / N (docs/science.md, section 8).
@@ -224,6 +228,70 @@ def lanczos(hess: Hessian, steps: int, *, rng: np.random.Generator) -> Ritz:
     t = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
     theta, s = np.linalg.eigh(t)
     return Ritz(values=theta, bounds=np.abs(beta[m - 1] * s[-1]))
+
+
+EXPLICIT_MAX = 800  # below this many parameters the explicit Hessian and LAPACK are cheaper than ARPACK
+
+
+@dataclass(frozen=True)
+class Extremes:
+    """The two ends of a symmetric spectrum.
+
+    Attributes
+    ----------
+    min, max : float
+        Smallest and largest eigenvalue.
+    residual : float
+        The larger of |H v - lambda v| over the two unit eigenvectors: each
+        value lies within its residual of an eigenvalue of H.
+    method : str
+        "explicit" (LAPACK on the whole matrix) or "arpack".
+    """
+
+    min: float
+    max: float
+    residual: float
+    method: str
+
+
+def extreme_eigenvalues(hess: "Hessian | np.ndarray", *, rng: np.random.Generator, tol: float = 1e-10,
+                        max_iter: int | None = None) -> Extremes:
+    """The smallest and largest eigenvalues of a Hessian and the residual of their eigenvectors.
+
+    Parameters
+    ----------
+    hess : Hessian or ndarray (parameter, parameter)
+        An operator (its jitted product is used) or an explicit symmetric matrix.
+    rng : numpy.random.Generator
+        Draws ARPACK's start vector, so the result is reproducible.
+    tol : float
+        ARPACK's relative tolerance on each Ritz value.
+
+    Notes
+    -----
+    An operator of at most ``EXPLICIT_MAX`` parameters is formed explicitly
+    (``P`` products) and diagonalised by LAPACK. Otherwise ARPACK runs twice,
+    for the algebraically smallest and largest eigenvalue ('SA', 'LA'); it
+    restarts implicitly, so it reaches the bottom of a spectrum whose lowest
+    eigenvalues cluster, where power iteration would stall.
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    matrix = hess if isinstance(hess, np.ndarray) else (explicit(hess) if hess.dim <= EXPLICIT_MAX else None)
+    if matrix is not None:
+        matrix = 0.5 * (matrix + matrix.T)
+        values, vectors = np.linalg.eigh(matrix)
+        ends = vectors[:, [0, -1]]
+        residual = np.linalg.norm(matrix @ ends - ends * values[[0, -1]], axis=0).max()
+        return Extremes(float(values[0]), float(values[-1]), float(residual), "explicit")
+    op = LinearOperator((hess.dim, hess.dim), matvec=hess.matvec, dtype=np.float64)
+    start = sample.sample_direction(hess.dim, rng=rng)
+    ends, residuals = [], []
+    for which in ("SA", "LA"):
+        value, vector = eigsh(op, k=1, which=which, v0=start, tol=tol, maxiter=max_iter)
+        ends.append(float(value[0]))
+        residuals.append(float(np.linalg.norm(hess.matvec(vector[:, 0]) - value[0] * vector[:, 0])))
+    return Extremes(ends[0], ends[1], max(residuals), "arpack")
 
 
 def hutchinson_trace(hess: Hessian, probes: int, *, rng: np.random.Generator) -> tuple[float, float]:

@@ -13,6 +13,7 @@ import typer
 
 from ..config import NtkpathsError
 from . import run, show  # noqa: F401  (they register their commands on the app)
+from . import minima  # noqa: F401
 from .common import app, err_console
 
 __all__ = ["app", "main"]
