@@ -43,9 +43,10 @@ class Descent:
 
 
 @partial(jax.jit, static_argnums=0)
-def _chunk(loss_fn, theta, aux, lr, steps, active, grad_tol, limit):
-    """Up to ``limit`` steps for the active runs; a run stops at |grad| <= grad_tol or a non-finite loss."""
-    value_grad = jax.vmap(jax.value_and_grad(loss_fn))
+def _chunk(value_grad, theta, aux, lr, steps, active, grad_tol, loss_tol, limit):
+    """Up to ``limit`` steps for the active runs; a run stops at |grad| <= grad_tol, at loss <= loss_tol
+    (a global minimum: nothing lower to find) or at a non-finite loss."""
+    value_grad = jax.vmap(value_grad)
 
     def cond(state):
         i, _, _, active = state
@@ -55,7 +56,7 @@ def _chunk(loss_fn, theta, aux, lr, steps, active, grad_tol, limit):
         i, theta, steps, active = state
         value, grad = value_grad(theta, aux)
         norm = jnp.sqrt(jnp.sum(grad * grad, axis=1))
-        active = active & (norm > grad_tol) & jnp.isfinite(value)
+        active = active & (norm > grad_tol) & (value > loss_tol) & jnp.isfinite(value)
         theta = jnp.where(active[:, None], theta - lr[:, None] * grad, theta)
         return i + 1, theta, steps + active, active
 
@@ -64,13 +65,13 @@ def _chunk(loss_fn, theta, aux, lr, steps, active, grad_tol, limit):
     return theta, steps, value, jnp.sqrt(jnp.sum(grad * grad, axis=1))
 
 
-def descend(loss_fn, theta0: np.ndarray, aux, lr: float, *, grad_tol: float, max_steps: int,
-            max_halvings: int) -> Descent:
-    """Gradient descent from each row of ``theta0`` until |grad| <= grad_tol or ``max_steps``.
+def descend(value_grad, theta0: np.ndarray, aux, lr: float, *, grad_tol: float, max_steps: int,
+            max_halvings: int, loss_tol: float = 0.0) -> Descent:
+    """Gradient descent from each row of ``theta0`` until |grad| <= grad_tol, loss <= loss_tol or ``max_steps``.
 
     Parameters
     ----------
-    loss_fn : callable (theta (parameter,), aux) -> scalar
+    value_grad : callable (theta (parameter,), aux) -> (loss, gradient (parameter,))
         A hashable (module-level or cached) JAX function of one run.
     theta0 : ndarray (run, parameter), float64
     aux : pytree of arrays with a leading run axis (made float64)
@@ -81,7 +82,7 @@ def descend(loss_fn, theta0: np.ndarray, aux, lr: float, *, grad_tol: float, max
     with jax.enable_x64(True):
         start = jnp.asarray(theta0, dtype=jnp.float64)
         aux = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float64), aux)
-        first = np.asarray(jax.vmap(loss_fn)(start, aux))
+        first = np.asarray(jax.vmap(value_grad)(start, aux)[0])
         theta, steps = start, jnp.zeros(runs, dtype=jnp.int64)
         halvings = np.zeros(runs, dtype=np.int64)
         done = np.zeros(runs, dtype=bool)
@@ -91,11 +92,11 @@ def descend(loss_fn, theta0: np.ndarray, aux, lr: float, *, grad_tol: float, max
                 break
             limit = int(min(CHUNK, max_steps - np.asarray(steps)[active].min()))
             rates = jnp.asarray(lr * 0.5 ** halvings)
-            theta, steps, value, norm = _chunk(loss_fn, theta, aux, rates, steps, jnp.asarray(active),
-                                               grad_tol, limit)
+            theta, steps, value, norm = _chunk(value_grad, theta, aux, rates, steps, jnp.asarray(active),
+                                               grad_tol, loss_tol, limit)
             value, norm, steps_np = np.asarray(value), np.asarray(norm), np.asarray(steps)
             blown = active & (~np.isfinite(value) | ~np.isfinite(norm) | (value > BLOWUP * np.maximum(first, 1e-300)))
-            done |= active & ~blown & ((norm <= grad_tol) | (steps_np >= max_steps))
+            done |= active & ~blown & ((norm <= grad_tol) | (value <= loss_tol) | (steps_np >= max_steps))
             if blown.any():
                 halvings = halvings + blown
                 gave_up = blown & (halvings > max_halvings)

@@ -33,6 +33,15 @@ def teacher_loss(n: int, k: int):
     return loss
 
 
+@functools.lru_cache(maxsize=None)
+def teacher_value_grad(n: int, k: int):
+    """(F, grad F) of one run, flat, from the closed-form gradient (no autodiff in the descent's loop)."""
+    def value_grad(theta, v):
+        value, grad = closed.loss_and_gradient(theta.reshape(n, k), v)
+        return value, grad.reshape(-1)
+    return value_grad
+
+
 def draw_teacher_run(k: int, n: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Xavier initial W (flattened) and the teacher V = I_k of one run."""
     return closed.xavier_init(n, k, rng=rng).reshape(-1), closed.teacher(k)
@@ -53,8 +62,13 @@ def teacher_hessian(theta: np.ndarray, k: int) -> np.ndarray:
     """The explicit Hessian of F at flat W, (parameter, parameter)."""
     n = theta.size // k
     with jax.enable_x64(True):
-        h = jax.hessian(teacher_loss(n, k))(jnp.asarray(theta), jnp.asarray(closed.teacher(k)))
+        h = _teacher_hessian(n, k)(jnp.asarray(theta, dtype=jnp.float64), jnp.asarray(closed.teacher(k)))
     return np.asarray(h)
+
+
+@functools.lru_cache(maxsize=None)
+def _teacher_hessian(n: int, k: int):
+    return jax.jit(jax.hessian(teacher_loss(n, k)))
 
 
 # ---------------------------------------------------------------- deep ntk networks
@@ -69,6 +83,12 @@ def deep_loss(dims: tuple[int, ...]):
         x, y = data
         return model.loss(unravel(theta), x, y, par.scales)
     return loss
+
+
+@functools.lru_cache(maxsize=None)
+def deep_value_grad(dims: tuple[int, ...]):
+    """(L, grad L) of one run by reverse-mode autodiff of :func:`deep_loss`."""
+    return jax.value_and_grad(deep_loss(dims))
 
 
 def deep_dims(data_dim: int, n_out: int, depth: int, width: int) -> tuple[int, ...]:

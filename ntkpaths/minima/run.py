@@ -32,9 +32,9 @@ def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.Se
     """
     with threadpool_limits(limits=1, user_api="blas"):
         rngs = [np.random.default_rng(s) for s in seeds]
-        theta0, aux, loss_fn, view = _draw(cfg, cell, rngs)
-        ends = descend(loss_fn, theta0, aux, cfg.step_size(cell), grad_tol=cfg.grad_tol, max_steps=cfg.max_steps,
-                       max_halvings=cfg.max_halvings)
+        theta0, aux, value_grad, view = _draw(cfg, cell, rngs)
+        ends = descend(value_grad, theta0, aux, cfg.step_size(cell), grad_tol=cfg.grad_tol, max_steps=cfg.max_steps,
+                       max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol)
         rows = [_certify(cfg, ends, r, view, rngs[r]) for r in range(len(seeds))]
     out = {name: np.array([row[name] for row in rows], dtype=dtype) for name, dtype in RUN_VARS.items()}
     out["signature"] = np.stack([row["signature"] for row in rows])
@@ -42,17 +42,17 @@ def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.Se
 
 
 def _draw(cfg: MinimaConfig, cell: tuple[int, int], rngs: list[np.random.Generator]):
-    """Initial parameters (run, parameter), stacked data, the loss of one run, and a reader of end points."""
+    """Initial parameters (run, parameter), stacked data, (loss, gradient) of one run, and a reader of end points."""
     if cfg.is_teacher:
         k, n = cell[0], cell[0] + cell[1]
         draws = [problems.draw_teacher_run(k, n, rng=rng) for rng in rngs]
         v = np.stack([d[1] for d in draws])
-        return np.stack([d[0] for d in draws]), v, problems.teacher_loss(n, k), _TeacherView(cfg, k)
+        return np.stack([d[0] for d in draws]), v, problems.teacher_value_grad(n, k), _TeacherView(cfg, k)
     draws = [problems.draw_deep_run(cfg, cell[0], cell[1], rng=rng) for rng in rngs]
     dims = draws[0][2]
     x = np.stack([d[1][0] for d in draws])
     y = np.stack([d[1][1] for d in draws])
-    return (np.stack([d[0] for d in draws]), (x, y), problems.deep_loss(dims),
+    return (np.stack([d[0] for d in draws]), (x, y), problems.deep_value_grad(dims),
             _DeepView(cfg, dims, x, y))
 
 

@@ -79,6 +79,36 @@ def population_loss(w, v):
     return 0.5 * (ss - 2.0 * jnp.sum(_gram(w, v)) + tt)
 
 
+def _pair_sums(a, b):
+    """Sum over all (row of a, row of b) pairs of g, and each row of a's summed gradient sum_b grad_a g(a, b).
+
+    The part of b orthogonal to a is formed as a vector, so sin t stays
+    accurate near t = 0 (the global minimum), where 1 - cos^2 t cancels.
+    """
+    p = a @ b.T
+    aa = jnp.sum(a * a, axis=1)
+    live = aa > 0
+    inv = jnp.where(live, 1.0 / jnp.where(live, aa, 1.0), 0.0)
+    perp = b[None, :, :] - (p * inv[:, None])[:, :, None] * a[:, None, :]
+    s = jnp.sqrt(aa)[:, None] * jnp.sqrt(jnp.sum(perp * perp, axis=-1))
+    angle = math.pi - jnp.arctan2(s, p)
+    value = jnp.sum(s + angle * p) / TWO_PI
+    grad = (jnp.sum(s, axis=1)[:, None] * inv[:, None] * a + angle @ b) / TWO_PI
+    return value, grad
+
+
+def loss_and_gradient(w, v):
+    """F(W) and its gradient (unit, coord) in one pass, without autodiff: the descent's inner loop.
+
+    With the diagonal included, g(w_i, w_i) = |w_i|^2 / 2 is the self term and
+    twice its gradient formula, w_i, is the self term's gradient.
+    """
+    ss, gs = _pair_sums(w, w)
+    sv, gv = _pair_sums(w, v)
+    tt, _ = _pair_sums(v, v)
+    return 0.5 * (ss - 2.0 * sv + tt), gs - gv
+
+
 def zero_loss(k: int) -> float:
     """F(0): the loss of the degenerate critical point where every student unit is off (or 0).
 
