@@ -147,7 +147,7 @@ def test_descent_halves_the_step_after_a_blow_up():
     k = 3
     w = np.eye(k)[None] * 0.5
     ends = descend(problems.teacher_value_grad(k, k), w.reshape(1, -1), np.eye(k)[None], 50.0, grad_tol=1e-10,
-                   max_steps=100_000, max_halvings=10)
+                   max_steps=20_000, max_halvings=10)
     assert ends.halvings[0] >= 3 and not ends.diverged[0] and ends.loss[0] < 1e-12
     gave_up = descend(problems.teacher_value_grad(k, k), w.reshape(1, -1), np.eye(k)[None], 50.0, grad_tol=1e-10,
                       max_steps=1000, max_halvings=1)

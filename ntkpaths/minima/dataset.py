@@ -74,7 +74,7 @@ def put_block(raw: dict, cfg: MinimaConfig, cell: tuple[int, int], start: int, b
 def _coords(cfg: MinimaConfig) -> dict:
     (a, b), (na, nb) = cfg.axes, cfg.dims
     return {na: (na, np.asarray(a, dtype=np.int64)), nb: (nb, np.asarray(b, dtype=np.int64)),
-            "run": ("run", np.arange(cfg.runs))}
+            "run": ("run", np.arange(cfg.runs)), "outcome_class": ("outcome_class", list(OUTCOMES))}
 
 
 def raw_dataset(cfg: MinimaConfig, raw: dict, *, complete: bool = False) -> xr.Dataset:

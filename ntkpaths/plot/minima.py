@@ -31,7 +31,12 @@ def plot_outcomes(ds: xr.Dataset) -> plt.Figure:
     with 95% Clopper-Pearson intervals on the spurious fraction."""
     sns.set_theme(style="whitegrid", context="notebook")
     panels = [(name, sub, s) for name, sub in _parts(ds) for s in sub[_axis(sub)[0]].values]
-    fig, axes = facets(len(panels), 4, (3.4, 2.9), "", "fraction of runs", sharey=True)
+    ncol = min(4, len(panels))
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.9 * nrow), sharey=True, constrained_layout=True,
+                             squeeze=False)  # each panel has its own x ticks (n / k or width)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     for ax, (name, sub, s) in zip(axes.flat, panels):
         stratum, axis, label = _axis(sub)
         cell = sub.sel({stratum: s})
@@ -48,7 +53,8 @@ def plot_outcomes(ds: xr.Dataset) -> plt.Figure:
         top = frac[:, 0] + frac[:, spur]
         ax.errorbar(pos, top, yerr=[frac[:, spur] - lo, hi - frac[:, spur]], fmt="none", color="black", capsize=2, lw=1)
         ax.set_xticks(pos, [f"{v:.3g}" for v in x])
-        ax.set(title=f"{stratum} {int(s)}", xlabel=label, ylim=(0, 1.02))
+        ax.set(title=f"{'k' if stratum == 'teacher' else stratum} = {int(s)}", xlabel=label, ylim=(0, 1.02),
+               ylabel="fraction of runs" if ax in axes[:, 0] else "")
     axes.flat[0].legend(fontsize="x-small", loc="lower left")
     fig.suptitle("Where gradient descent ends (bars: spurious fraction's 95% interval)")
     return fig
@@ -66,9 +72,15 @@ def plot_landscape(ds: xr.Dataset) -> plt.Figure:
                 continue
             ax.scatter(sub.hessian_min.where(chosen).values.ravel(), sub.loss.where(chosen).values.ravel(), s=10,
                        color=OUTCOME_COLORS[str(outcome)], label=str(outcome).replace("_", " "), alpha=0.7)
+        if int(sub.hessian_min.notnull().sum()):
+            ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "no stationary end point\nabove the global loss", ha="center", va="center",
+                    transform=ax.transAxes)
         ax.axvline(0, color="black", lw=0.8)
-        ax.set(title="gaussian teacher" if name == "teacher" else f"deep ({sub.attrs.get('problem', '')})", yscale="log")
-        ax.legend(fontsize="x-small")
+        ax.set(title="gaussian teacher" if name == "teacher" else f"deep ({sub.attrs.get('problem', '')})")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small")
     fig.suptitle("Certificates: a minimum has no negative eigenvalue, a saddle has one")
     return fig
 
@@ -86,26 +98,26 @@ def plot_families(ds: xr.Dataset) -> plt.Figure:
             ok = count.values.ravel() > 0
             ax.scatter(k[ok] + 0.08 * int(e), loss.values.ravel()[ok], s=8 + 4 * count.values.ravel()[ok],
                        color=color, alpha=0.7, label=f"n = k + {int(e)}")
-        ax.set(xlabel="teacher units k", ylabel="family loss", yscale="log")
-        ax.legend(fontsize="x-small")
+        ax.set(xlabel="teacher units k", ylabel="family loss")
+        if ax.get_legend_handles_labels()[0]:
+            ax.set_yscale("log")
+            ax.legend(fontsize="x-small")
+        else:
+            ax.text(0.5, 0.5, "no spurious minimum", ha="center", va="center", transform=ax.transAxes)
     ax.set_title("Families of spurious minima (marker area: runs)")
     return fig
 
 
 def _teacher(ds: xr.Dataset) -> bool:
-    return bool(int((ds.get("family_count", xr.DataArray(0)) > 0).sum())) and "teacher" in ds.dims
+    return "teacher" in ds.dims
 
 
 def _always(ds: xr.Dataset) -> bool:
     return True
 
 
-def _any_hessian(ds: xr.Dataset) -> bool:
-    return any(int(sub.hessian_min.notnull().sum()) for _, sub in _parts(ds))
-
-
 FIGURES = {
     "outcomes": (plot_outcomes, _always),
-    "landscape": (plot_landscape, _any_hessian),
+    "landscape": (plot_landscape, _always),
     "families": (plot_families, _teacher),
 }
