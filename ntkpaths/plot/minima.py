@@ -96,6 +96,8 @@ def plot_families(ds: xr.Dataset) -> plt.Figure:
             loss, count = sub.family_loss.sel(extra=e), sub.family_count.sel(extra=e)
             k = (sub.teacher * xr.ones_like(loss)).values.ravel()
             ok = count.values.ravel() > 0
+            if not ok.any():
+                continue
             ax.scatter(k[ok] + 0.08 * int(e), loss.values.ravel()[ok], s=8 + 4 * count.values.ravel()[ok],
                        color=color, alpha=0.7, label=f"n = k + {int(e)}")
         ax.set(xlabel="teacher units k", ylabel="family loss")
