@@ -4,9 +4,11 @@ Runs are rows of a flat parameter array (run, parameter); each has its own
 data (a pytree with a leading run axis) and step size. Every step updates only
 the runs still active, so a run's trajectory depends on nothing but its own
 arguments: the rows of a block never interact. A jitted chunk of steps runs
-in a ``lax.while_loop`` that ends early once every run has stopped; between
-chunks, runs whose loss became non-finite or grew ``BLOWUP``-fold restart
-from their initial point with the step halved.
+in a ``lax.while_loop`` that ends early once every run has stopped. Between
+chunks, the runs still descending are gathered into a smaller array (so a
+block's slowest runs do not drag the finished ones along), and runs whose
+loss became non-finite or grew ``BLOWUP``-fold restart from their initial
+point with the step halved.
 """
 from __future__ import annotations
 
@@ -65,6 +67,19 @@ def _chunk(value_grad, theta, aux, lr, steps, active, grad_tol, loss_tol, limit)
     return theta, steps, value, jnp.sqrt(jnp.sum(grad * grad, axis=1)), active
 
 
+def _gather(active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows still descending, padded to a power of two (few compiled shapes), and the mask of real ones.
+
+    A block's slowest runs then step alone instead of dragging every finished
+    row through the loop. Which rows share a call depends only on the runs'
+    own progress, so the same block always computes the same way.
+    """
+    live = np.flatnonzero(active)
+    size = min(1 << int(np.ceil(np.log2(len(live)))), len(active))
+    rows = np.concatenate([live, np.full(size - len(live), live[0])])
+    return rows, np.arange(size) < len(live)
+
+
 def descend(value_grad, theta0: np.ndarray, aux, lr: float, *, grad_tol: float, max_steps: int,
             max_halvings: int, loss_tol: float = 0.0) -> Descent:
     """Gradient descent from each row of ``theta0`` until |grad| <= grad_tol, loss <= loss_tol or ``max_steps``.
@@ -80,32 +95,34 @@ def descend(value_grad, theta0: np.ndarray, aux, lr: float, *, grad_tol: float, 
     """
     runs = len(theta0)
     with jax.enable_x64(True):
-        start = jnp.asarray(theta0, dtype=jnp.float64)
+        start = np.asarray(theta0, dtype=np.float64)
         aux = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float64), aux)
-        first = np.asarray(jax.vmap(value_grad)(start, aux)[0])
-        theta, steps = start, jnp.zeros(runs, dtype=jnp.int64)
+        first = np.asarray(jax.vmap(value_grad)(jnp.asarray(start), aux)[0])
+        theta, steps = start.copy(), np.zeros(runs, dtype=np.int64)
+        value, norm = np.full(runs, np.nan), np.full(runs, np.nan)
         halvings = np.zeros(runs, dtype=np.int64)
         done = np.zeros(runs, dtype=bool)
         while True:
-            active = ~done & (np.asarray(steps) < max_steps)
+            active = ~done & (steps < max_steps)
             if not active.any():
                 break
-            limit = int(min(CHUNK, max_steps - np.asarray(steps)[active].min()))
-            rates = jnp.asarray(lr * 0.5 ** halvings)
-            theta, steps, value, norm, going = _chunk(value_grad, theta, aux, rates, steps, jnp.asarray(active),
-                                                      grad_tol, loss_tol, limit)
-            value, norm, steps_np = np.asarray(value), np.asarray(norm), np.asarray(steps)
-            blown = active & (~np.isfinite(value) | ~np.isfinite(norm) | (value > BLOWUP * np.maximum(first, 1e-300)))
+            rows, mask = _gather(active)
+            limit = int(min(CHUNK, max_steps - steps[active].min()))
+            out = _chunk(value_grad, jnp.asarray(theta[rows]), jax.tree_util.tree_map(lambda a: a[rows], aux),
+                         jnp.asarray(lr * 0.5 ** halvings[rows]), jnp.asarray(steps[rows]), jnp.asarray(mask),
+                         grad_tol, loss_tol, limit)
+            live = rows[mask]
+            theta[live], steps[live], value[live], norm[live], going = (np.asarray(o)[mask] for o in out)
+            blown = np.zeros(runs, dtype=bool)
+            blown[live] = ~np.isfinite(value[live]) | ~np.isfinite(norm[live]) | (value[live] > BLOWUP * np.maximum(first[live], 1e-300))
             # the loop's own stopping decision counts: its fused arithmetic may round the last loss differently
-            done |= active & ~blown & (~np.asarray(going) | (steps_np >= max_steps))
+            done[live] |= ~blown[live] & (~going | (steps[live] >= max_steps))
             if blown.any():
-                halvings = halvings + blown
+                halvings += blown
                 gave_up = blown & (halvings > max_halvings)
                 done |= gave_up
-                restart = jnp.asarray(blown & ~gave_up)
-                theta = jnp.where(restart[:, None], start, theta)
-                steps = jnp.where(restart, 0, steps)
-        value, norm = np.asarray(value), np.asarray(norm)
+                restart = blown & ~gave_up
+                theta[restart], steps[restart] = start[restart], 0
         diverged = halvings > max_halvings
     return Descent(theta=np.asarray(theta), loss=np.where(diverged, np.nan, value),
                    grad_norm=np.where(diverged, np.nan, norm), steps=np.asarray(steps),
