@@ -5,7 +5,7 @@ import xarray as xr
 
 import ntkpaths
 from ntkpaths import cli, plot
-from ntkpaths.minima import dataset, grid
+from ntkpaths.minima import grid
 from ntkpaths.minima.config import OUTCOMES, MinimaConfig
 from ntkpaths.minima.run import run_block
 from conftest import values
@@ -83,7 +83,7 @@ def test_figures_are_drawn(tiny, tmp_path):
 
 
 def test_deep_census_runs_and_certifies():
-    cfg = MinimaConfig(problem="digits", depths=(1,), widths=(2,), runs=2, block=2, seed=1, max_steps=3000,
+    cfg = MinimaConfig(problem="digits", depths=(1,), widths=(2,), runs=2, block=2, seed=1, max_steps=600,
                        grad_tol=1e-6, loss_tol=1e-4, n_train=16)
     ds = grid.run_census(cfg, scheduler="synchronous")
     assert ds.outcome.dims == ("depth", "width", "run") and int(ds.n_runs.sum()) == 2
