@@ -91,7 +91,8 @@ def part(ds: xr.Dataset, which: str) -> xr.Dataset | None:
         if not names:
             return ds if "depth" in ds.dims and "teacher" not in ds.dims else None
         sub = ds[names].rename({n: n[len(PREFIX):] for n in names} | {"deep_run": "run", "deep_family_id": "family_id"})
-        sub.attrs = dict(ds.attrs) | {"config": ds.attrs["deep_config"]}
+        sub.attrs = dict(ds.attrs) | {"config": ds.attrs["deep_config"],
+                                      "problem": json.loads(ds.attrs["deep_config"])["problem"]}
         return sub
     if "teacher" not in ds.dims:
         return None
