@@ -9,9 +9,9 @@ of 1.0 the parameters are the effective weights (W_1, ..., W_out), the
 parametrisation :mod:`ntkpaths.symmetry` transforms; pass the ntk forward
 scales to get the Hessian in the ntk parametrisation instead.
 
-- :func:`top_eigenvalues`: power iteration with deflation (the k eigenvalues
-  of largest magnitude; at a minimum the Hessian is positive semi-definite,
-  up to terms proportional to the residuals, so these are the top k).
+- :func:`top_eigenvalues`: the k eigenvalues of largest magnitude, from
+  ARPACK (at a minimum the Hessian is positive semi-definite, up to terms
+  proportional to the residuals, so these are the top k).
 - :func:`lanczos`: extreme Ritz values of both ends. The bottom of a Hessian at
   a minimum is a cluster at 0 (at least P - N n_out eigenvalues vanish at
   zero loss), where power iteration on lambda_max I - H would converge at a
@@ -19,6 +19,10 @@ scales to get the Hessian in the ntk parametrisation instead.
   extremes of a Krylov space of the same number of products, and its smallest
   Ritz value is a guaranteed upper bound on the smallest eigenvalue (Cauchy
   interlacing).
+- :func:`extreme_eigenvalues`: the smallest and largest eigenvalues with
+  their residuals, from ARPACK's implicitly restarted Lanczos
+  (``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` over the jitted
+  product), or from the explicit matrix when it is small.
 - :func:`hutchinson_trace`: tr H from Rademacher probes, with its standard error.
 - :func:`ntk_sharpness`: lambda_max(Theta) / N, which equals lambda_max(H) at a
   zero-loss point, where H = J^T J / N (docs/science.md, section 8).
@@ -123,7 +127,7 @@ def restricted(hess: Hessian, basis: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Eigen:
-    """Eigenpairs from power iteration.
+    """Eigenpairs of the largest magnitude.
 
     Attributes
     ----------
@@ -131,7 +135,7 @@ class Eigen:
     vectors : ndarray (parameter, eig), unit columns
     residuals : ndarray (eig,)
         |H v - lambda v| of each pair at the stop.
-    iterations : ndarray (eig,)
+    iterations : ndarray (eig,)   Hessian-vector products used
     converged : ndarray (eig,) bool
     """
 
@@ -144,45 +148,50 @@ class Eigen:
 
 def top_eigenvalues(hess: Hessian, k: int = 1, *, rng: np.random.Generator, rtol: float = 1e-7,
                     max_iter: int = 5000, mask: np.ndarray | None = None) -> Eigen:
-    """The k eigenvalues of largest magnitude, by power iteration with deflation.
+    """The k eigenvalues of largest magnitude, by ARPACK's implicitly restarted Lanczos.
 
-    Pair i iterates v <- P H v / |P H v| from a random unit start, P the
-    projection orthogonal to the earlier vectors u_j. It stops when the
-    residual |P H v - lambda v| <= rtol |lambda|, lambda = v^T H v. For the
-    symmetric P H P an eigenvalue then lies within rtol |lambda| of lambda,
-    and the Rayleigh quotient's error is at most |r|^2 / gap; the earlier
-    pairs' own residuals add to it (at most theirs over the gap).
+    ``scipy.sparse.linalg.eigsh(which="LM")`` on a ``LinearOperator`` over the
+    jitted Hessian-vector product, from a random unit start drawn from ``rng``.
+    ARPACK accepts a Ritz pair when its residual |H v - lambda v| is at most
+    rtol |lambda|; for the symmetric H an eigenvalue then lies within
+    rtol |lambda| of lambda, and the Rayleigh quotient's error is at most
+    |r|^2 / gap.
 
     Parameters
     ----------
+    max_iter : int
+        ARPACK's limit on restarts; pairs it did not accept have ``converged`` False.
     mask : ndarray (parameter,), optional
         Restrict H to the parameters where the mask is 1 (a block of the
         Hessian, e.g. from :meth:`Hessian.layer_mask`).
+
+    Returns
+    -------
+    Eigen
+        Sorted by decreasing magnitude; ``iterations`` is the number of
+        Hessian-vector products ARPACK used (the same for every pair).
     """
-    apply = hess.matvec if mask is None else (lambda v: mask * hess.matvec(mask * v))
-    vals, vecs, res, its, ok = [], [], [], [], []
-    for _ in range(k):
-        start = sample.sample_direction(hess.dim, rng=rng)
-        lam, v, r, it, conv = _power(apply, start if mask is None else start * mask, vals, vecs, rtol, max_iter)
-        vals.append(lam), vecs.append(v), res.append(r), its.append(it), ok.append(conv)
-    return Eigen(np.array(vals), np.stack(vecs, axis=1), np.array(res), np.array(its), np.array(ok))
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+    calls = [0]
 
-def _power(apply, v, vals, vecs, rtol, max_iter):
-    """One deflated power iteration: (lambda, v, residual, iterations, converged)."""
-    basis = np.stack(vecs, axis=1) if vecs else np.zeros((len(v), 0))
-    lam, r = 0.0, np.inf
-    for it in range(1, max_iter + 1):
-        v = v - basis @ (basis.T @ v)
-        v /= np.linalg.norm(v)
-        w = apply(v)
-        w -= basis @ (basis.T @ w)
-        lam = float(v @ w)
-        r = float(np.linalg.norm(w - lam * v))
-        if r <= rtol * abs(lam) or not w.any():
-            return lam, v, r, it, True
-        v = w
-    return lam, v, r, max_iter, False
+    def apply(v):
+        calls[0] += 1
+        return hess.matvec(v) if mask is None else mask * hess.matvec(mask * v)
+
+    op = LinearOperator((hess.dim, hess.dim), matvec=apply, dtype=np.float64)
+    start = sample.sample_direction(hess.dim, rng=rng)
+    start = start if mask is None else start * mask
+    try:
+        values, vectors = eigsh(op, k=k, which="LM", v0=start, tol=rtol, maxiter=max_iter)
+        ok = np.ones(len(values), dtype=bool)
+    except ArpackNoConvergence as exc:
+        values, vectors = exc.eigenvalues, exc.eigenvectors
+        ok = np.zeros(len(values), dtype=bool)
+    order = np.argsort(-np.abs(values))
+    values, vectors = values[order], vectors[:, order]
+    residuals = np.array([np.linalg.norm(apply(v) - lam * v) for lam, v in zip(values, vectors.T)])
+    return Eigen(values, vectors, residuals, np.full(len(values), calls[0]), ok)
 
 
 @dataclass(frozen=True)
@@ -224,6 +233,70 @@ def lanczos(hess: Hessian, steps: int, *, rng: np.random.Generator) -> Ritz:
     t = np.diag(alpha[:m]) + np.diag(beta[: m - 1], 1) + np.diag(beta[: m - 1], -1)
     theta, s = np.linalg.eigh(t)
     return Ritz(values=theta, bounds=np.abs(beta[m - 1] * s[-1]))
+
+
+EXPLICIT_MAX = 800  # below this many parameters the explicit Hessian and LAPACK are cheaper than ARPACK
+
+
+@dataclass(frozen=True)
+class Extremes:
+    """The two ends of a symmetric spectrum.
+
+    Attributes
+    ----------
+    min, max : float
+        Smallest and largest eigenvalue.
+    residual : float
+        The larger of |H v - lambda v| over the two unit eigenvectors: each
+        value lies within its residual of an eigenvalue of H.
+    method : str
+        "explicit" (LAPACK on the whole matrix) or "arpack".
+    """
+
+    min: float
+    max: float
+    residual: float
+    method: str
+
+
+def extreme_eigenvalues(hess: "Hessian | np.ndarray", *, rng: np.random.Generator, tol: float = 1e-10,
+                        max_iter: int | None = None) -> Extremes:
+    """The smallest and largest eigenvalues of a Hessian and the residual of their eigenvectors.
+
+    Parameters
+    ----------
+    hess : Hessian or ndarray (parameter, parameter)
+        An operator (its jitted product is used) or an explicit symmetric matrix.
+    rng : numpy.random.Generator
+        Draws ARPACK's start vector, so the result is reproducible.
+    tol : float
+        ARPACK's relative tolerance on each Ritz value.
+
+    Notes
+    -----
+    An operator of at most ``EXPLICIT_MAX`` parameters is formed explicitly
+    (``P`` products) and diagonalised by LAPACK. Otherwise ARPACK runs twice,
+    for the algebraically smallest and largest eigenvalue ('SA', 'LA'); it
+    restarts implicitly, so it reaches the bottom of a spectrum whose lowest
+    eigenvalues cluster, where power iteration would stall.
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    matrix = hess if isinstance(hess, np.ndarray) else (explicit(hess) if hess.dim <= EXPLICIT_MAX else None)
+    if matrix is not None:
+        matrix = 0.5 * (matrix + matrix.T)
+        values, vectors = np.linalg.eigh(matrix)
+        ends = vectors[:, [0, -1]]
+        residual = np.linalg.norm(matrix @ ends - ends * values[[0, -1]], axis=0).max()
+        return Extremes(float(values[0]), float(values[-1]), float(residual), "explicit")
+    op = LinearOperator((hess.dim, hess.dim), matvec=hess.matvec, dtype=np.float64)
+    start = sample.sample_direction(hess.dim, rng=rng)
+    ends, residuals = [], []
+    for which in ("SA", "LA"):
+        value, vector = eigsh(op, k=1, which=which, v0=start, tol=tol, maxiter=max_iter)
+        ends.append(float(value[0]))
+        residuals.append(float(np.linalg.norm(hess.matvec(vector[:, 0]) - value[0] * vector[:, 0])))
+    return Extremes(ends[0], ends[1], max(residuals), "arpack")
 
 
 def hutchinson_trace(hess: Hessian, probes: int, *, rng: np.random.Generator) -> tuple[float, float]:

@@ -113,10 +113,12 @@ class Kind:
     verdicts: Callable
 
 
-_KIND_MODULES = {"train": "ntkpaths.training.study", "reparametrisation": "ntkpaths.reparam"}
+_KIND_MODULES = {"train": "ntkpaths.training.study", "reparametrisation": "ntkpaths.reparam",
+                 "minima": "ntkpaths.minima.study"}
 
 
-_SCHEMA_KINDS = {"ntkpaths.sweep": "sweep", "ntkpaths.train": "train", "ntkpaths.reparam": "reparametrisation"}
+_SCHEMA_KINDS = {"ntkpaths.sweep": "sweep", "ntkpaths.train": "train", "ntkpaths.reparam": "reparametrisation",
+                 "ntkpaths.minima": "minima"}
 
 
 def kind_of_dataset(ds: xr.Dataset) -> Kind:

@@ -15,6 +15,7 @@ import typer
 from ..config import ConfigError, NtkpathsError
 from . import run, show  # noqa: F401  (they register their commands on the app)
 from . import paths  # noqa: F401  (`ntkpaths paths`, with its readers)
+from . import minima  # noqa: F401  (`ntkpaths minima`, the critical-point census)
 from .common import app, err_console
 
 __all__ = ["app", "main"]

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import xarray as xr
 
-from . import sweep, symmetry, training
+from . import minima, sweep, symmetry, training
 from .style import plt
 
 Registry = dict[str, tuple[Callable, Callable[[xr.Dataset], bool]]]
 REGISTRIES: dict[str, Registry] = {"ntkpaths.sweep": sweep.FIGURES, "ntkpaths.train": training.FIGURES,
-                                   "ntkpaths.reparam": symmetry.FIGURES}
+                                   "ntkpaths.reparam": symmetry.FIGURES, "ntkpaths.minima": minima.FIGURES}
 FIGURES = sweep.FIGURES
 
 

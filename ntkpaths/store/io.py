@@ -29,8 +29,9 @@ SCHEMAS = {
     "ntkpaths.sweep/2": ("p_active", "p_active_se", "p_theory", "active_fraction_var", "n_networks"),
     "ntkpaths.train/1": ("loss", "p_active", "p_theory", "flip_fraction", "diverged"),
     "ntkpaths.reparam/1": (),
+    "ntkpaths.minima/1": ("outcome", "fraction", "fraction_lo", "fraction_hi"),
 }
-COMMANDS = {"ntkpaths.sweep/2": "sweep", "ntkpaths.train/1": "train"}  # the command that resumes each
+COMMANDS = {"ntkpaths.sweep/2": "sweep", "ntkpaths.train/1": "train", "ntkpaths.minima/1": "minima"}  # the command that resumes each
 DONE_DIR = "_done"
 
 
