@@ -20,3 +20,18 @@ def test_nothing_points_to_files_users_do_not_have(folder):
         text = path.read_text()
         for outside in ("../shared", "SCIENCE" + ".md", "/work/"):
             assert outside not in text, f"{path.relative_to(ROOT)} mentions {outside}"
+
+
+def test_quickstart_is_two_commands_that_make_provides():
+    """One command runs the main job and draws its figures, one runs the tests; nothing else."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+    assert commands == ["make figures", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^figures:", makefile, flags=re.M) and re.search(r"^test:", makefile, flags=re.M)
+    assert "ntkpaths sweep --depth 8 " in makefile and "ntkpaths plot" in makefile
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
