@@ -134,14 +134,15 @@ def _limit(ds: xr.Dataset, stratum: str, axis: str, alpha: float) -> Verdict:
         var += p * (1 - p) * (np.sum(m * t**2) - np.sum(m * t) ** 2 / m.sum())
     widest = _widest(ds, stratum, axis)
     if hits.sum() == 0:
-        return Verdict(claim, where, f"no spurious minimum in {int(n.sum())} runs; {widest}", "fraction -> 0",
-                       "nothing to trend: 0 everywhere", "agrees")
+        return Verdict(claim, where, f"indistinguishable from 0: no spurious minimum in {int(n.sum())} runs; {widest}",
+                       "fraction -> 0", "z of the shrinkage = — (0 at every width)", "agrees", kind="limit")
     if var <= 0:
-        return untestable(claim, where, "fewer than two widths in every stratum", "fraction falls")
+        return untestable(claim, where, "fewer than two widths in every stratum", "fraction falls", kind="limit")
     z = num / np.sqrt(var)
     crit = z_critical(2 * alpha, 1)  # one-sided at alpha
-    return Verdict(claim, where, widest, "fraction falls with width (one-sided)",
-                   f"stratified trend z = {z:.2f} (needs <= -{crit:.2f})", judge(z <= -crit))
+    return Verdict(claim, where, f"spurious fraction, its deviation from 0: {widest}", "fraction falls with width",
+                   f"z of the shrinkage = {z:.2f} (stratified Cochran-Armitage trend in log width, one-sided, "
+                   f"agrees at or below -{crit:.2f})", judge(z <= -crit), kind="limit")
 
 
 def _width(ds: xr.Dataset, stratum: str, axis: str) -> xr.DataArray:
@@ -165,13 +166,17 @@ def _widest(ds: xr.Dataset, stratum: str, axis: str) -> str:
     return "; ".join(parts)
 
 
+SOURCE = "(Safran & Shamir 2018)"
+KAWAGUCHI = "0 spurious minima (Kawaguchi 2016, under assumptions A1p-m and A5u-m)"
+
+
 def _published(ds: xr.Dataset, alpha: float) -> list[Verdict]:
     claim = "Safran & Shamir (2018): fraction of runs ending at a spurious minimum"
     where = f"n = k, k + 1, k + 2; k {_span(ds.teacher)}"
     if not reference.PUBLISHED:
         return [untestable(claim, where, "the published table is not in this package (ntkpaths.minima.reference "
                            "says why); measured fractions are listed in the README beside the paper's citation",
-                           "published percent, cell by cell")]
+                           f"published percent, cell by cell {SOURCE}")]
     from scipy.stats import binomtest
 
     rows, cells = [], [c for c in reference.PUBLISHED if c[0] in ds.teacher and c[1] in ds.extra]
@@ -181,10 +186,10 @@ def _published(ds: xr.Dataset, alpha: float) -> list[Verdict]:
         if n == 0:
             continue
         p = binomtest(x, n, percent / 100).pvalue
-        rows.append(Verdict(claim, f"k = {k}, n = {k + extra}", f"{x}/{n} = {100 * x / n:.1f}%", f"{percent}%",
+        rows.append(Verdict(claim, f"k = {k}, n = {k + extra}", f"{x}/{n} = {100 * x / n:.1f}%", f"{percent}% {SOURCE}",
                             f"exact binomial p = {p:.3g} (threshold {alpha / max(len(cells), 1):.2g})",
                             judge(p >= alpha / max(len(cells), 1))))
-    return rows or [untestable(claim, where, "no published cell was run", "published percent")]
+    return rows or [untestable(claim, where, "no published cell was run", f"published percent {SOURCE}")]
 
 
 def _saddles(ds: xr.Dataset, alpha: float) -> Verdict:
@@ -200,12 +205,11 @@ def _saddles(ds: xr.Dataset, alpha: float) -> Verdict:
     context = (f"; elsewhere in over-parametrised cells ({'n > k' if cfg.is_teacher else 'parameters >= targets'}):"
                f" {elsewhere} spurious")
     if spurious + saddle == 0:
-        return untestable(claim, where, "no stationary end point above the global loss" + context,
-                          "no spurious minimum")
+        return untestable(claim, where, "no stationary end point above the global loss" + context, KAWAGUCHI)
     worst = float(ds.hessian_min.where((ds.outcome == 1) & widest).max()) if spurious else float("nan")
     measured = (f"{spurious} spurious minima, {saddle} saddles" + (f"; largest smallest eigenvalue {worst:.3g}" if spurious
                 else "") + context)
-    return Verdict(claim, where, measured, "0 spurious minima", f"{spurious} certified counter-examples",
+    return Verdict(claim, where, measured, KAWAGUCHI, f"{spurious} certified counter-examples",
                    judge(spurious == 0))
 
 
