@@ -28,6 +28,20 @@ class Plan(Protocol):
     def wanted(self, task) -> bool: ...
 
 
+class AllTasks:
+    """A plan that submits every task once and keeps every result (training runs, census blocks)."""
+
+    def __init__(self, tasks: list):
+        self.pending = list(tasks)
+
+    def next_tasks(self) -> list:
+        out, self.pending = self.pending, []
+        return out
+
+    def wanted(self, task) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class Execution:
     """The scheduler actually used, and why, in words for the user and the attrs."""

@@ -85,17 +85,6 @@ def preflight(cfg: MinimaConfig, scheduler: str | None, workers: int | None) -> 
     return execute.choose(scheduler, workers, work_seconds(cfg))
 
 
-class _Plan:
-    def __init__(self, blocks: list[Block]):
-        self.pending = list(blocks)
-
-    def next_tasks(self) -> list[Block]:
-        out, self.pending = self.pending, []
-        return out
-
-    def wanted(self, block: Block) -> bool:
-        return True
-
 
 def run_census(
     cfg: MinimaConfig,
@@ -131,8 +120,8 @@ def run_census(
             if progress is not None:
                 progress(counter["done"], total)
 
-        execute.run(_Plan([b for b in blocks if b.marker not in done]), lambda b: (guarded_block, (cfg, b)),
-                    on_result, execution, on_client=on_client,
+        todo = execute.AllTasks([b for b in blocks if b.marker not in done])
+        execute.run(todo, lambda b: (guarded_block, (cfg, b)), on_result, execution, on_client=on_client,
                     describe=lambda b: f"runs {b.start}..{b.stop - 1} of cell {b.cell} (seed {cfg.seed})")
         ds = dataset.build(cfg, raw)
         ds.attrs["execution"] = execution.note

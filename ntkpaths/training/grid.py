@@ -129,19 +129,6 @@ def preflight(cfg: TrainConfig, scheduler: str | None, workers: int | None) -> e
     return execution
 
 
-class _Plan:
-    """Every run not done yet, submitted once; every result is kept."""
-
-    def __init__(self, runs: list[Run]):
-        self.pending = list(runs)
-
-    def next_tasks(self) -> list[Run]:
-        out, self.pending = self.pending, []
-        return out
-
-    def wanted(self, run: Run) -> bool:
-        return True
-
 
 def run_training(
     cfg: TrainConfig,
@@ -179,8 +166,8 @@ def run_training(
             if progress is not None:
                 progress(counter["done"], len(runs))
 
-        execute.run(_Plan([r for r in runs if r.cell not in done]), lambda r: (guarded_run, (cfg, r)), on_result,
-                    execution, describe=lambda r: f"run depth={r.depth} width={r.width} run={r.run} (seed {cfg.seed})",
+        todo = execute.AllTasks([r for r in runs if r.cell not in done])
+        execute.run(todo, lambda r: (guarded_run, (cfg, r)), on_result, execution, describe=lambda r: f"run depth={r.depth} width={r.width} run={r.run} (seed {cfg.seed})",
                     on_client=on_client)
         ds = dataset.build(cfg, raw)
         ds.attrs["execution"] = execution.note
