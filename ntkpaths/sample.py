@@ -410,6 +410,13 @@ def sample_minibatches(n: int, batch: int, steps: int, *, rng: np.random.Generat
     return np.argsort(rng.random((steps, n)), axis=1)[:, :batch]
 
 
+def sample_xavier_uniform(n: int, d: int, *, rng: np.random.Generator) -> np.ndarray:
+    """Glorot/Xavier uniform weights U[-b, b], b = sqrt(6 / (d + n)), shape (unit, coord): the
+    student initialisation of the teacher-student census (:mod:`ntkpaths.minima`)."""
+    bound = math.sqrt(6.0 / (d + n))
+    return rng.uniform(-bound, bound, size=(n, d))
+
+
 def sample_rademacher(shape: int | tuple[int, ...], *, rng: np.random.Generator) -> np.ndarray:
     """Independent signs, +1 or -1 with probability 1/2 each, as float64 (Hutchinson's trace probes)."""
     return rng.integers(0, 2, size=shape).astype(np.float64) * 2.0 - 1.0

@@ -44,7 +44,7 @@ def teacher_value_grad(n: int, k: int):
 
 def draw_teacher_run(k: int, n: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Xavier initial W (flattened) and the teacher V = I_k of one run."""
-    return closed.xavier_init(n, k, rng=rng).reshape(-1), closed.teacher(k)
+    return sample.sample_xavier_uniform(n, k, rng=rng).reshape(-1), closed.teacher(k)
 
 
 def teacher_signature(theta: np.ndarray, k: int) -> np.ndarray:

@@ -125,12 +125,6 @@ def monte_carlo_loss(w: np.ndarray, v: np.ndarray, samples: int, *, rng: np.rand
     return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(samples))
 
 
-def xavier_init(n: int, d: int, *, rng: np.random.Generator) -> np.ndarray:
-    """Glorot/Xavier uniform weights U[-b, b], b = sqrt(6 / (d + n)), shape (unit, coord)."""
-    bound = math.sqrt(6.0 / (d + n))
-    return rng.uniform(-bound, bound, size=(n, d))
-
-
 def teacher(k: int) -> np.ndarray:
     """The orthonormal teacher V = I_k (teacher, coord); any orthonormal V gives the same F up to a rotation."""
     return np.eye(k)
