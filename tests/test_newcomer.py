@@ -428,6 +428,17 @@ def test_tables_never_cut_numbers_at_80_columns(tmp_path):
     assert code == 0
     shown = _assert_nothing_cut(tables._train_table(ntkpaths.load(train)))
     assert "change" in shown and "2^-H" in shown
+    shown = _assert_nothing_cut(tables._rate_table(ntkpaths.load(train)))
+    assert "critical" in shown and "regime" in shown
+
+    from ntkpaths.cli import minima
+
+    census = tmp_path / "m.zarr"
+    code = runner.invoke(cli.app, ["minima", "--teachers", "3", "--extra", "0,1", "--runs", "4", "--seed", "0",
+                                   "--scheduler", "synchronous", "--out", str(census)]).exit_code
+    assert code == 0
+    shown = _assert_nothing_cut(minima._table(ntkpaths.load(census)))
+    assert "spuri-" in shown and "verged" in shown and "40–100" in shown
 
 
 # --- loading results ----------------------------------------------------------------------------

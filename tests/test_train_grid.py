@@ -120,9 +120,9 @@ def test_a_dataset_without_rates_still_loads_reports_and_judges(tiny, tmp_path):
     rows = train_study.verdicts(ntkpaths.load(path).load())
     assert rows[0].kind == "description" and "unknown" in rows[0].measured
     columns = {c.header: c._cells for c in _rate_table(old).columns}
-    assert set(columns["critical lr"]) == {"—"} and set(columns["regime"]) == {"unknown"}
+    assert set(columns["critical\nlr"]) == {"—"} and set(columns["regime"]) == {"unknown"}
     columns = {c.header: c._cells for c in _rate_table(ds).columns}
-    assert "—" not in columns["critical lr"] and all("below" in c or "catapult" in c for c in columns["regime"])
+    assert "—" not in columns["critical\nlr"] and all("below" in c or "catapult" in c for c in columns["regime"])
 
 
 def test_lr_relative_runs_every_network_at_its_own_multiple(tmp_path):

@@ -66,20 +66,32 @@ def minima(
     console.print(f"wrote {out}")
 
 
+HEADERS = {"teacher": "k", "global_minimum": "global\nmin", "spurious_minimum": "spuri-\nous min",
+           "not_converged": "not con-\nverged", "diverged": "diverged", "families": "fami-\nlies"}
+
+
 def _table(ds):
-    """Outcome fractions per cell with their 95% Clopper-Pearson intervals."""
+    """Outcome percentages per cell, each with its 95% Clopper-Pearson interval on the line below."""
+    from rich import box
     from rich.table import Table
 
+    from .tables import _columns
+
     a, b = ds.outcome.dims[:2]
-    table = Table(title="where gradient descent ended (fraction, 95% interval)")
-    for name in (a, b, "runs", *ds.outcome_class.values, "families"):
-        table.add_column(str(name).replace("_", " "), justify="right")
+    names = (a, b, "runs", *ds.outcome_class.values, "families")
+    # percentages, intervals on their own line and a light frame: a narrow console must never cut a number
+    table = _columns(Table(title="where gradient descent ended (% of runs, 95% interval below)", box=box.SIMPLE_HEAD,
+                           pad_edge=False, padding=(0, 1)), [HEADERS.get(str(n), str(n)) for n in names])
     for i in ds[a].values:
         for j in ds[b].values:
             cell = ds.sel({a: i, b: j})
             if int(cell.n_runs) == 0:
                 continue
-            cols = [f"{float(cell.fraction.sel(outcome_class=c)):.3f} [{float(cell.fraction_lo.sel(outcome_class=c)):.3f}, "
-                    f"{float(cell.fraction_hi.sel(outcome_class=c)):.3f}]" for c in ds.outcome_class.values]
+            cols = [_percent(cell, c) for c in ds.outcome_class.values]
             table.add_row(str(i), str(j), str(int(cell.n_runs)), *cols, str(int((cell.family_count > 0).sum())))
     return table
+
+
+def _percent(cell, outcome: str) -> str:
+    f, lo, hi = (100 * float(cell[v].sel(outcome_class=outcome)) for v in ("fraction", "fraction_lo", "fraction_hi"))
+    return f"{f:.1f}\n{lo:.0f}–{hi:.0f}"

@@ -80,9 +80,8 @@ def _train_table(ds) -> Table:
 
 def _rate_table(ds) -> Table:
     """Per cell: the critical rate 2/lambda_max(Theta_0/N), the rate used, the runs' regimes and loss peaks."""
-    table = Table(title="Learning rate and regime (mean ± se over runs; loss peak = max over steps of L_t/L_0)")
-    for col in ("depth", "width", "critical lr", "lr", "regime", "loss peak"):
-        table.add_column(col, justify="right")
+    table = _columns(Table(title="Learning rate and regime (mean ± se over runs; loss peak = max over steps of "
+                                 "L_t/L_0)"), ("depth", "width", "critical\nlr", "lr", "regime", "loss\npeak"))
     for d in ds["depth"].values:
         for w in ds["width"].values:
             table.add_row(str(d), str(w), *_rate_columns(ds.sel(depth=d, width=w)))
