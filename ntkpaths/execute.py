@@ -118,6 +118,28 @@ def run(plan: Plan, call: Callable[[Any], tuple[Callable, tuple]], on_result: Ca
         _run_distributed(cl, plan, call, on_result, describe)
 
 
+def run_all(tasks: list, done: int, total: int, call: Callable[[Any], tuple[Callable, tuple]],
+            keep: Callable[[Any, Any], None], execution: Execution, *, size: Callable[[Any], int] = lambda t: 1,
+            progress: Callable[[int, int], None] | None = None, on_client: Callable | None = None,
+            describe: Callable[[Any], str] = str) -> None:
+    """Run every task once and ``keep(task, result)`` each result (a training grid, a census).
+
+    ``progress(done, total)`` counts units of work: ``done`` of them were finished before (resume)
+    and each task adds ``size(task)``.
+    """
+    counter = [done]
+    if progress is not None:
+        progress(done, total)
+
+    def on_result(task, result) -> None:
+        keep(task, result)
+        counter[0] += size(task)
+        if progress is not None:
+            progress(counter[0], total)
+
+    run(AllTasks(tasks), call, on_result, execution, on_client=on_client, describe=describe)
+
+
 def _run_distributed(cl, plan: Plan, call, on_result, describe) -> None:
     from distributed import as_completed
 

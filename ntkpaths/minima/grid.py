@@ -85,7 +85,6 @@ def preflight(cfg: MinimaConfig, scheduler: str | None, workers: int | None) -> 
     return execute.choose(scheduler, workers, work_seconds(cfg))
 
 
-
 def run_census(
     cfg: MinimaConfig,
     path: str | Path | None = None,
@@ -107,22 +106,19 @@ def run_census(
     with io.locked(path) if path is not None else contextlib.nullcontext():
         cfg, raw, done = _start(cfg, path, overwrite, resume)
         blocks = make_blocks(cfg)
-        total = sum(b.stop - b.start for b in blocks)
-        counter = {"done": sum(b.stop - b.start for b in blocks if b.marker in done)}
-        if progress is not None:
-            progress(counter["done"], total)
 
-        def on_result(block: Block, values: dict) -> None:
+        def keep(block: Block, values: dict) -> None:
             dataset.put_block(raw, cfg, block.cell, block.start, values)
             if path is not None:
                 dataset.write_block(path, cfg, block.cell, block.start, values)
-            counter["done"] += block.stop - block.start
-            if progress is not None:
-                progress(counter["done"], total)
 
-        todo = execute.AllTasks([b for b in blocks if b.marker not in done])
-        execute.run(todo, lambda b: (guarded_block, (cfg, b)), on_result, execution, on_client=on_client,
-                    describe=lambda b: f"runs {b.start}..{b.stop - 1} of cell {b.cell} (seed {cfg.seed})")
+        def runs(block: Block) -> int:  # progress counts runs, not blocks
+            return block.stop - block.start
+
+        execute.run_all([b for b in blocks if b.marker not in done], sum(runs(b) for b in blocks if b.marker in done),
+                        sum(runs(b) for b in blocks), lambda b: (guarded_block, (cfg, b)), keep, execution,
+                        size=runs, progress=progress, on_client=on_client,
+                        describe=lambda b: f"runs {b.start}..{b.stop - 1} of cell {b.cell} (seed {cfg.seed})")
         ds = dataset.build(cfg, raw)
         ds.attrs["execution"] = execution.note
         if path is not None:

@@ -129,7 +129,6 @@ def preflight(cfg: TrainConfig, scheduler: str | None, workers: int | None) -> e
     return execution
 
 
-
 def run_training(
     cfg: TrainConfig,
     path: str | Path | None = None,
@@ -154,21 +153,15 @@ def run_training(
     with io.locked(path) if path is not None else contextlib.nullcontext():
         cfg, raw, done = _start(cfg, path, overwrite, resume)
         runs = make_runs(cfg)
-        counter = {"done": len(done)}
-        if progress is not None:
-            progress(counter["done"], len(runs))
 
-        def on_result(run: Run, block: dict) -> None:
+        def keep(run: Run, block: dict) -> None:
             dataset.put_run(raw, cfg, run.cell, block)
             if path is not None:
                 dataset.write_run(path, cfg, run.cell, block)
-            counter["done"] += 1
-            if progress is not None:
-                progress(counter["done"], len(runs))
 
-        todo = execute.AllTasks([r for r in runs if r.cell not in done])
-        execute.run(todo, lambda r: (guarded_run, (cfg, r)), on_result, execution, describe=lambda r: f"run depth={r.depth} width={r.width} run={r.run} (seed {cfg.seed})",
-                    on_client=on_client)
+        execute.run_all([r for r in runs if r.cell not in done], len(done), len(runs),
+                        lambda r: (guarded_run, (cfg, r)), keep, execution, progress=progress, on_client=on_client,
+                        describe=lambda r: f"run depth={r.depth} width={r.width} run={r.run} (seed {cfg.seed})")
         ds = dataset.build(cfg, raw)
         ds.attrs["execution"] = execution.note
         if path is not None:
