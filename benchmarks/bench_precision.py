@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -49,13 +50,13 @@ def naive(seconds: float, target: float) -> dict:
             "seconds": needed / r["nets_per_second"]}
 
 
-def cli_sweep(target: float, stats: str | None, device: str, seed: int) -> dict:
+def cli_sweep(target: float, stats: str | None, device: str, seed: int, extra: tuple[str, ...] = ()) -> dict:
     import ntkpaths
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "b.zarr"
         args = [*NTKPATHS, "sweep", "--depth", str(DEPTH), "--widths", str(WIDTH), "--rel-se", str(target),
-                "--seed", str(seed), "--device", device, "--out", str(out)]
+                "--seed", str(seed), "--device", device, "--out", str(out), *extra]
         if stats is not None:
             args += ["--stats", stats]
         started = time.perf_counter()
@@ -63,32 +64,83 @@ def cli_sweep(target: float, stats: str | None, device: str, seed: int) -> dict:
         wall = time.perf_counter() - started
         ds = ntkpaths.load(out).isel(width=0).load()
     deep = ds.isel(depth=-1)
-    row = {"wall": wall, "nets": int(deep.n_networks), "method": ds.attrs["method"],
+    row = {"wall": wall, "nets": int(deep.n_networks), "method": ds.attrs["method"], "ds": ds,
            "p_active_rel_se": float(deep.p_active_se / deep.p_active)}
     if "weight_slope" in ds:
         row["edge_nets"] = int(ds.n_edge_networks)
         row["slope_rel_se"] = float((ds.weight_slope_se / ds.weight_slope).max())
     if "joint_active" in ds:
         row["joint_rel_se"] = float((deep.joint_active_se / deep.joint_active).max())
+    # networks each statistic needs to the target at its own per-network spread (explicit ones for the slope)
+    need = [row["nets"] * (row["p_active_rel_se"] / target) ** 2]
+    if "joint_rel_se" in row:
+        need.append(row["nets"] * (row["joint_rel_se"] / target) ** 2)
+    row["needed"] = max(need)
+    row["to_target"] = wall * max(1.0, row["needed"] / row["nets"])  # the implicit stream dominates the time
     return row
 
 
-def explicit_rate(repeats: int) -> float:
-    """Networks/s of the explicit sampler with every statistic, one core (the hybrid's edge stream)."""
+def factors(ds, target: float) -> list[tuple]:
+    """Per statistic: variance factor, networks to the target before (plain) and after (reduced)."""
+    from ntkpaths import reduce
+
+    rows = []
+    deep = ds.isel(depth=-1)
+    n = int(deep.n_networks)
+    for a in deep.angle.values:
+        c = deep.sel(angle=a)
+        f = float(c.joint_active_variance_factor)
+        plain_sd = float(c.joint_active_se) / f ** 0.5 * n ** 0.5 / float(c.joint_active)
+        before = (plain_sd / target) ** 2
+        rows.append((f"joint, depth {DEPTH}, angle {a / math.pi:.3g} pi", f, before,
+                     max(reduce.min_networks(4 * DEPTH), before * f)))
+    n_e = int(ds.n_edge_networks)
+    for layer in ds.layer.values:
+        c = ds.sel(layer=layer)
+        f = float(c.weight_slope_variance_factor)
+        plain_sd = float(c.weight_slope_se) / f ** 0.5 * n_e ** 0.5 / float(c.weight_slope)
+        before = (plain_sd / target) ** 2
+        rows.append((f"E[t_{layer}|Z=1] (explicit networks)", f, before,
+                     max(reduce.min_networks(2 * DEPTH), before * f)))
+    p_sd = float(deep.p_active_se) * n ** 0.5 / float(deep.p_active)
+    rows.append(("P(active), plain (see below)", 1.0, (p_sd / target) ** 2, (p_sd / target) ** 2))
+    return rows
+
+
+def circular_p_active_factor(nets: int = 400) -> float:
+    """The variance factor the per-layer on-fraction controls would give P(active): ~0, because the
+    reduced estimate is then 2^-H by construction (why ntkpaths keeps P(active) plain)."""
     import numpy as np
 
+    from ntkpaths import reduce
     from ntkpaths.config import SweepConfig
     from ntkpaths.tasks import Task, run_task, sweep_inputs
 
-    cfg = SweepConfig(depth=DEPTH, widths=(WIDTH,), nets=5, seed=0, method="explicit")
-    columns = sweep_inputs(cfg, 64).columns(True)
-    run_task(cfg, Task(64, WIDTH, 0, 1), columns)
-    times = []
-    for r in range(repeats):
+    cfg = SweepConfig(depth=DEPTH, widths=(WIDTH,), seed=3, stats=(), method="implicit")
+    out = run_task(cfg, Task(64, WIDTH, 0, nets), sweep_inputs(cfg, 64).columns(False))
+    F = out["active_fraction"]                                      # (network, input, depth): cumulative
+    fr = F / np.concatenate([np.ones_like(F[..., :1]), F[..., :-1]], axis=-1)
+    prefix = F / fr
+    X = ((fr - 0.5) * prefix).sum(axis=1)                           # per layer, summed over inputs
+    return reduce.estimate(F[..., -1].mean(axis=1), None, X)["factor"]
+
+
+def default_sweep(reduced: bool, seed: int) -> dict:
+    """``ntkpaths sweep --depth 8`` on its defaults (widths 16..1024, 1000 networks each)."""
+    import ntkpaths
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "d.zarr"
+        args = [*NTKPATHS, "sweep", "--depth", str(DEPTH), "--seed", str(seed), "--out", str(out)]
+        if not reduced:
+            args.append("--no-reduce")
         started = time.perf_counter()
-        run_task(cfg, Task(64, WIDTH, 10 * r, 10 * r + 5), columns)
-        times.append((time.perf_counter() - started) / 5)
-    return 1.0 / float(np.median(times))
+        subprocess.run(args, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - started
+        ds = ntkpaths.load(out).load()
+    deep = ds.isel(depth=-1)
+    return {"wall": wall, "joint": float((deep.joint_active_se / deep.joint_active).max()),
+            "slope": float((ds.weight_slope_se / abs(ds.weight_slope)).max())}
 
 
 def main() -> None:
@@ -97,6 +149,7 @@ def main() -> None:
     ap.add_argument("--naive-seconds", type=float, default=60.0)
     ap.add_argument("--repeats", type=int, default=1, help="whole-CLI runs per configuration (median)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--default-sweep", action="store_true", help="also time the default sweep with and without reduction")
     a = ap.parse_args()
 
     base = naive(a.naive_seconds, a.target)
@@ -104,22 +157,36 @@ def main() -> None:
           f"per-network rel sd {base['rel_sd']:.3f} -> {base['needed']:.0f} networks, "
           f"extrapolated {base['seconds']:.0f} s to {a.target:.2%}")
     rows = {}
-    for name, stats in (("paths only", "none"), ("default statistics", None)):
-        runs = [cli_sweep(a.target, stats, a.device, seed) for seed in range(1, a.repeats + 1)]
-        rows[name] = runs[0] | {"wall": statistics.median(r["wall"] for r in runs)}
-    rate = explicit_rate(3)
-    needed = rows["default statistics"]["nets"]
+    for name, stats, extra in (("paths only", "none", ()), ("default stats, plain", None, ("--no-reduce",)),
+                               ("default stats, reduced", None, ())):
+        runs = [cli_sweep(a.target, stats, a.device, seed, extra) for seed in range(1, a.repeats + 1)]
+        rows[name] = runs[0] | {"wall": statistics.median(r["wall"] for r in runs),
+                                "to_target": statistics.median(r["to_target"] for r in runs)}
     print(f"\nwidth {WIDTH}, depth {DEPTH}, target rel se {a.target:.2%}, device {a.device}, "
           f"{os.cpu_count()} cores, whole CLI (median of {a.repeats})")
-    print(f"{'':22s} {'wall s':>9s} {'networks':>9s} {'edge nets':>9s} {'p rel se':>9s} {'slope':>8s} "
-          f"{'joint':>8s} {'x naive':>9s}")
+    print(f"{'':24s} {'wall s':>8s} {'networks':>9s} {'explicit':>9s} {'p rel se':>9s} {'slope':>8s} "
+          f"{'joint':>8s} {'to target s':>12s} {'x naive':>8s}")
     for name, r in rows.items():
-        print(f"{name:22s} {r['wall']:9.1f} {r['nets']:9d} {r.get('edge_nets', 0):9d} {r['p_active_rel_se']:9.4%} "
+        print(f"{name:24s} {r['wall']:8.1f} {r['nets']:9d} {r.get('edge_nets', 0):9d} {r['p_active_rel_se']:9.4%} "
               f"{r.get('slope_rel_se', float('nan')):8.3%} {r.get('joint_rel_se', float('nan')):8.3%} "
-              f"{base['seconds'] / r['wall']:9.0f}")
-    alone = needed / rate
-    print(f"{'explicit alone (est.)':22s} {alone:9.1f} {needed:9d} {needed:9d} {'':>9s} {'':>8s} {'':>8s} "
-          f"{base['seconds'] / alone:9.0f}   ({rate:.1f} networks/s on one core, every statistic)")
+              f"{r['to_target']:12.1f} {base['seconds'] / r['to_target']:8.0f}")
+    before, after = rows["default stats, plain"], rows["default stats, reduced"]
+    print(f"variance reduction: {before['to_target'] / after['to_target']:.1f}x faster to {a.target:.2%} for every "
+          f"statistic ('to target' extrapolates a run that --max-nets stopped short by the networks still needed)")
+
+    print(f"\nper statistic, from the reduced run: variance factor and networks to {a.target:.2%}")
+    print(f"{'statistic':34s} {'factor':>9s} {'before':>9s} {'after':>9s}")
+    for name, f, nb, na in factors(after["ds"], a.target):
+        print(f"{name:34s} {f:9.4f} {nb:9.0f} {na:9.0f}")
+    print(f"P(active) with its per-layer on-fraction controls: factor {circular_p_active_factor():.1e} "
+          "(the estimate becomes 2^-H by construction; not used)")
+
+    if a.default_sweep:
+        print("\nntkpaths sweep --depth 8 on its defaults (widths 16..1024, 1000 networks each), same seed")
+        print(f"{'':12s} {'wall s':>8s} {'joint rel se (max)':>19s} {'E[t|Z] rel se (max)':>20s}")
+        for name, red in (("plain", False), ("reduced", True)):
+            r = default_sweep(red, 1)
+            print(f"{name:12s} {r['wall']:8.1f} {r['joint']:19.3%} {r['slope']:20.3%}")
 
 
 if __name__ == "__main__":

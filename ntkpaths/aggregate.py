@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import theory
+from . import reduce, theory
 from .config import NetworkConfig
 
 NET = "network"
@@ -59,7 +59,8 @@ def summarise_active_fraction(raw: xr.Dataset) -> xr.Dataset:
                      "active_fraction_var": pairs.var("pair", ddof=1),
                      "n_networks": n.astype(np.int64),
                      "p_theory": ("depth", theory.p_active(f["depth"].values))})
-    ds["p_active"].attrs = {"long_name": "P(path active)", "description": "mean of F over networks and inputs"}
+    ds["p_active"].attrs = {"long_name": "P(path active)", "description": "mean of F over networks and inputs",
+                            "estimator": P_ACTIVE_PLAIN}
     ds["p_active_se"].attrs = {"long_name": "standard error of p_active", "description": "from per-network means of F"}
     ds["active_fraction_var"].attrs = {"long_name": "Var F", "description": "over all sampled (network, input) pairs"}
     ds["n_networks"].attrs = {"long_name": "networks sampled"}
@@ -72,10 +73,15 @@ def summarise_weights(raw: xr.Dataset, network: NetworkConfig) -> xr.Dataset:
     ds = xr.Dataset()
     _conditional(ds, raw, "weight_dependence", "weight", long_name="P(Z=1 | t_l in bin) / P(Z=1)",
                  description="1 everywhere means independence of the path's weight at that layer")
-    est, se = ratio_of_means([raw["weight_tz"]], [_deep_sum(raw, raw["weight_tz"])])
+    den = _deep_sum(raw, raw["weight_tz"])
+    est, se = ratio_of_means([raw["weight_tz"]], [den])
     _with(ds, "weight_slope", est, se, long_name="E[t_l | Z=1]",
           description="least-squares slope of weight_dependence against standardised t; "
                       "weight_slope_independent means independence")
+    if "slope_control" in raw:
+        controls = raw["slope_control"].stack(control=("layer", "slope_control_kind"))
+        _reduce_into(ds, "weight_slope", raw["weight_tz"], den.broadcast_like(raw["weight_tz"]),
+                     controls.drop_vars(["control", "layer", "slope_control_kind"]), SLOPE_REDUCTION)
     ds["n_edge_networks"] = raw["weight_tz"].isel(layer=0).count(NET).astype(np.int64)
     ds["n_edge_networks"].attrs = {"long_name": "networks with edge statistics",
                                    "description": "all networks, except in a hybrid sweep (its explicit ones)"}
@@ -132,12 +138,68 @@ def _conditional(ds: xr.Dataset, raw: xr.Dataset, name: str, prefix: str, **attr
     _with(ds, name, est, se, **attrs)
 
 
+JOINT_REDUCTION = ("control variates, cross-fitted (2 folds by network parity): per layer up to the depth, the "
+                   "fraction of neurons on for both inputs minus (pi - theta)/(2 pi), and the normalised Gram "
+                   "entries minus their arc-cosine means (exact given the previous layer), each times the running "
+                   "product of earlier layers; depth 1 stays plain (its control's mean is the exact depth-1 value)")
+SLOPE_REDUCTION = ("control variates, cross-fitted (2 folds by network parity): per layer, the mean t Z over the "
+                   "layer's edges minus its exact conditional mean |h|_1 / (fan_in |h| sqrt(2 pi)), and the "
+                   "on-fraction minus 1/2, each times the product of earlier layers' on-fractions")
+P_ACTIVE_PLAIN = ("plain: the only controls with exact means (each layer's on-fraction, mean 1/2) make the estimate "
+                  "2^-H by construction (variance factor ~1e-27), so Theorem 1 would be assumed, not measured")
+
+
+def _reduce_into(ds: xr.Dataset, name: str, num: xr.DataArray, den: xr.DataArray | None, controls: xr.DataArray,
+                 how: str) -> None:
+    """Replace ``name`` and its se by the control-variate estimate where the networks allow one.
+
+    ``num`` (and ``den``) have dim ``network`` and the statistic's dims; ``controls`` has
+    ``network``, ``control`` and any of the statistic's dims it varies with. Networks with a
+    NaN ``num`` were not drawn for this statistic. Adds ``{name}_variance_factor``.
+    """
+    stat_dims = [d for d in num.dims if d != NET]
+    num = num.transpose(*stat_dims, NET)
+    den = None if den is None else den.transpose(*stat_dims, NET)
+    controls = controls.broadcast_like(num.isel({NET: 0}, drop=True)).transpose(*stat_dims, NET, "control")
+    est, se = ds[name].transpose(*stat_dims).copy(), ds[f"{name}_se"].transpose(*stat_dims).copy()
+    factor = xr.full_like(est, np.nan, dtype=float)
+    for idx in np.ndindex(*num.shape[:-1]):
+        y = num.values[idx]
+        used = ~np.isnan(y)
+        X = controls.values[idx][used]
+        keep = ~np.isnan(X).all(axis=0)       # a statistic at depth d uses layers 1..d only
+        X = X[:, keep]
+        if X.shape[1] == 0 or np.isnan(X).any() or used.sum() < reduce.min_networks(X.shape[1]):
+            continue
+        r = reduce.estimate(y[used], None if den is None else den.values[idx][used], X)
+        est.values[idx], se.values[idx], factor.values[idx] = r["reduced"], r["reduced_se"], r["factor"]
+    applied = bool(np.isfinite(factor.values).any())
+    ds[name], ds[f"{name}_se"] = est.transpose(*ds[name].dims), se.transpose(*ds[name].dims)
+    ds[name].attrs = dict(est.attrs, estimator=(how + ("; plain where the variance factor is NaN (too few networks "
+                                                      "for the regression)" if applied else "")) if applied else
+                          "plain: too few networks for the regression")
+    ds[f"{name}_se"].attrs = {"long_name": f"standard error of {name}"}
+    ds[f"{name}_variance_factor"] = factor.transpose(*ds[name].dims)
+    ds[f"{name}_variance_factor"].attrs = {
+        "long_name": f"variance factor of {name}",
+        "description": "per-network variance of the reduced estimate over that of the plain one (measured on the "
+                       "same networks): the share of networks it needs for the same se; NaN where plain"}
+
+
 def summarise_joint(raw: xr.Dataset, network: NetworkConfig) -> xr.Dataset:
     """Joint activation of a path for two inputs at angle theta, against theory."""
     j = raw["joint_fraction"]
     ds = xr.Dataset()
     _with(ds, "joint_active", j.mean(NET), j.std(NET, ddof=1) / np.sqrt(j.count(NET)),
           long_name="P(path active for both inputs)")
+    if "joint_control" in raw:
+        c = raw["joint_control"]
+        # depth d uses the controls of layers 1..d: NaN-out the deeper ones. Depth 1 stays plain: its one
+        # control's mean is the exact depth-1 value, which the reduced estimate would equal by construction.
+        depth = xr.DataArray(raw["depth"].values, dims="depth", coords={"depth": raw["depth"]})
+        layer_used = (c["layer"] <= depth) & (depth >= 2)
+        c = c.where(layer_used).stack(control=("layer", "joint_control_kind"))
+        _reduce_into(ds, "joint_active", j, None, c.drop_vars(["control", "layer", "joint_control_kind"]), JOINT_REDUCTION)
     depth, angle = raw["depth"].values, raw["angle"].values
     arccos = xr.DataArray(theory.joint_active(int(depth.max()), angle)[depth - 1], dims=("depth", "angle"))
     ds["joint_theory"] = _only_if_gaussian(arccos, network)

@@ -14,11 +14,13 @@ ends on. The per-network sums are pooled over networks as ratio estimators by
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import controls as ctl
 from .allpaths import layer_fraction
 
 
@@ -64,20 +66,28 @@ RAW_DIMS = {
     "xvalue_den": ("x_bin",),
     "joint_fraction": ("angle", "depth"),
 }
+# Control variates (ntkpaths.controls) of the joint activation and of weight_tz: name -> dims after (network,).
+CONTROL_DIMS = {
+    "joint_control": ("angle", "layer", "joint_control_kind"),
+    "slope_control": ("layer", "slope_control_kind"),
+}
 STAT_GROUPS = {
     "paths": ("active_fraction",),
     "weights": ("weight_num", "weight_den", "weight_tz"),
     "inputs": ("input_num", "input_den", "xvalue_num", "xvalue_den"),
     "joint": ("joint_fraction",),
 }
+CONTROLS = {"joint": "joint_control", "weights": "slope_control"}  # recorded only when a sweep reduces variance
 NEEDS_WEIGHTS = ("weights", "inputs")
 _PACK = 8  # inputs packed per byte in the dense edge histogram
 _BITS = (np.arange(256)[:, None] >> np.arange(_PACK)[None, :]) & 1  # (pattern, input) bit table
 
 
-def raw_names(stats: tuple[str, ...]) -> list[str]:
-    """Raw variables produced for the chosen statistic groups (``paths`` always)."""
-    return [name for group in ("paths", *stats) for name in STAT_GROUPS[group]]
+def raw_names(stats: tuple[str, ...], controls: bool = False) -> list[str]:
+    """Raw variables produced for the chosen statistic groups (``paths`` always), with their control
+    variates (:mod:`ntkpaths.controls`) when ``controls``."""
+    names = [name for group in ("paths", *stats) for name in STAT_GROUPS[group]]
+    return names + [CONTROLS[g] for g in stats if g in CONTROLS and controls]
 
 
 def _dense_edge_counts(t: np.ndarray, on_dst: np.ndarray, on_src: np.ndarray, bins: Bins) -> tuple[np.ndarray, np.ndarray]:
@@ -133,9 +143,13 @@ class NetworkTracer:
         angle, for the joint activation of input pairs.
     stats : tuple of str
         Statistic groups beyond ``paths``: any of "weights", "inputs", "joint".
+    columns : ndarray (column, feature), optional
+        Every input column (main inputs, base, pairs). Given, the tracer also
+        records the control variates of :mod:`ntkpaths.controls` (normal,
+        zero-mean, bias-free weights only), and ``add_layer`` needs ``std``.
     """
 
-    def __init__(self, x: np.ndarray, n_angles: int, stats: tuple[str, ...]):
+    def __init__(self, x: np.ndarray, n_angles: int, stats: tuple[str, ...], columns: np.ndarray | None = None):
         self.x = x
         self.n_main = x.shape[0]
         self.n_angles = n_angles
@@ -147,12 +161,17 @@ class NetworkTracer:
         self.edge_tz: list[np.ndarray] = []     # per layer (input,)
         self.input_both = self.input_every = None
         self.prev_on: np.ndarray | None = None
+        self.controls = columns is not None
+        self.prev_h = None if columns is None else np.asarray(columns, dtype=np.float64).T
+        self.joint_prefix = np.ones(n_angles)
+        self.joint_controls: list[np.ndarray] = []   # per layer (angle, control)
+        self.slope_devs: list[tuple] = []            # per layer (on, edge) deviations, each (input,)
 
     @property
     def needs_weights(self) -> bool:
         return any(s in self.stats for s in NEEDS_WEIGHTS)
 
-    def add_layer(self, z: np.ndarray, standard: np.ndarray | None = None, tracked=None) -> None:
+    def add_layer(self, z: np.ndarray, standard: np.ndarray | None = None, tracked=None, std: float | None = None) -> None:
         """Take the next hidden layer.
 
         Parameters
@@ -182,7 +201,19 @@ class NetworkTracer:
                 self._input_edges(standard, main, None)
             else:
                 self._hidden_layer(standard, main)
+        if self.controls:
+            self._add_controls(z, std)
         self.prev_on = main
+
+    def _add_controls(self, z: np.ndarray, std: float) -> None:
+        h = self.prev_h
+        if "joint" in self.stats:
+            both, c = ctl.joint_layer(h, z, std, self.n_main)
+            self.joint_controls.append(c * self.joint_prefix[:, None])
+            self.joint_prefix = self.joint_prefix * both
+        if "weights" in self.stats and self.edge_tz:
+            self.slope_devs.append(ctl.slope_layer(h[:, : self.n_main], z[:, : self.n_main], self.edge_tz[-1]))
+        self.prev_h = np.maximum(z, 0).astype(np.float64)
 
     def _hidden_tracked(self, src: np.ndarray, t: np.ndarray, on: np.ndarray) -> None:
         both = (on & self.prev_on[src]).astype(float)            # (edge, input)
@@ -240,6 +271,10 @@ class NetworkTracer:
             out["joint_fraction"] = np.cumprod(np.stack(self.joint), axis=0).T
         if self.needs_weights and self.edge_both:
             self._edge_results(fr, out)
+        if self.controls and "joint" in self.stats:
+            out["joint_control"] = np.stack(self.joint_controls, axis=1)
+        if self.controls and "weights" in self.stats and self.slope_devs:
+            out["slope_control"] = slope_controls(fr, self.slope_devs)
         return out
 
     def _edge_results(self, fr: np.ndarray, out: dict) -> None:
@@ -259,7 +294,23 @@ class NetworkTracer:
             out["xvalue_den"] = share.sum(axis=1)
 
 
-def trace_batch(zs, n_main: int, stats: tuple[str, ...]) -> dict[str, np.ndarray]:
+def slope_controls(fr: np.ndarray, devs: list[tuple]) -> np.ndarray:
+    """Controls of the weight slope, (layer, control): per layer l, summed over inputs,
+
+    - edge: (mean t Z - its conditional mean) * prod_{m < l-1} a_m / n_m,
+    - on: (a_l / n_l - 1/2) * prod_{m < l} a_m / n_m,
+
+    each multiplied only by earlier layers, so its mean stays exactly 0.
+    """
+    prefix = np.cumprod(np.vstack([np.ones((1, fr.shape[1])), fr]), axis=0)   # prefix[l] = prod_{m < l}
+    out = np.empty((len(devs), 2))
+    for l, (on, edge) in enumerate(devs):
+        out[l] = ((edge * prefix[max(l - 1, 0)]).sum(), (on * prefix[l]).sum())
+    return out
+
+
+def trace_batch(zs, n_main: int, stats: tuple[str, ...], columns: np.ndarray | None = None,
+                stds=None) -> dict[str, np.ndarray]:
     """Raw ``active_fraction`` (and ``joint_fraction``) of many networks at once.
 
     Parameters
@@ -269,14 +320,26 @@ def trace_batch(zs, n_main: int, stats: tuple[str, ...]) -> dict[str, np.ndarray
     n_main : int
     stats : tuple of str
         Only "joint" is honoured: edge statistics need :class:`NetworkTracer`.
+    columns, stds : optional
+        Every input column (column, feature) and each layer's weight std:
+        given, the joint activation's controls are recorded too.
     """
-    fractions, joint = [], []
-    for z in zs:
+    fractions, joint, controls = [], [], []
+    h = None if columns is None else np.asarray(columns, dtype=np.float64).T[None]
+    prefix = 1.0
+    for z, std in zip(zs, stds if stds is not None else itertools.repeat(None)):
         on = z > 0
         fractions.append(np.count_nonzero(on[:, :, :n_main], axis=1) / z.shape[1])
         if "joint" in stats:
             joint.append((on[:, :, n_main + 1:] & on[:, :, n_main: n_main + 1]).mean(axis=1))
+            if h is not None:
+                both, c = ctl.joint_layer(h, z, std, n_main)
+                controls.append(c * np.asarray(prefix)[..., None])
+                prefix = prefix * both
+                h = np.maximum(z, 0).astype(np.float64)
     out = {"active_fraction": np.cumprod(np.stack(fractions, axis=2), axis=2)}
     if "joint" in stats:
         out["joint_fraction"] = np.cumprod(np.stack(joint, axis=2), axis=2)
+        if controls:
+            out["joint_control"] = np.stack(controls, axis=2)
     return out

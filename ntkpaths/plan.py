@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from . import reduce
 from .config import MIN_NETS, SweepConfig
 from .tasks import Task
 
@@ -76,7 +77,38 @@ def block_values(block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out["joint"] = block["joint_fraction"][:, :, -1]
     if "weight_tz" in block:
         out["tz"] = block["weight_tz"]
+    if "joint_control" in block:   # (network, angle, layer * control): the deepest depth uses every layer
+        out["jc"] = block["joint_control"].reshape(*block["joint_control"].shape[:2], -1)
+    if "slope_control" in block:
+        out["sc"] = block["slope_control"].reshape(len(block["slope_control"]), -1)
     return out
+
+
+class ReducedRelSe:
+    """Relative se of a statistic over every prefix of networks, reduced where controls apply.
+
+    With controls, values exist only at multiples of ``reduce.GRID`` (NaN elsewhere), so a
+    cell stops only there; below ``reduce.min_networks`` they are the plain estimate's.
+    Results are kept, and only new grid points are computed as networks arrive.
+    """
+
+    def __init__(self):
+        self.done: dict[tuple, np.ndarray] = {}
+
+    def get(self, key, num: np.ndarray, den: np.ndarray | None, X: np.ndarray) -> np.ndarray:
+        k = len(num)
+        old = self.done.get(key, np.empty(0))[:k]
+        grid = np.arange(reduce.GRID, k + 1, reduce.GRID)
+        new = grid[grid > len(old)]
+        rel = np.full(k, np.nan)
+        rel[: len(old)] = old
+        if new.size:
+            r = reduce.prefix_estimates(num, den, X, new)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel[new - 1] = np.where(np.isfinite(r["reduced"]), r["reduced_se"] / np.abs(r["reduced"]),
+                                        r["plain_se"] / np.abs(r["plain"]))
+        self.done[key] = rel
+        return rel
 
 
 # ---------------------------------------------------------------- the planner
@@ -93,15 +125,21 @@ class Planner:
     def __init__(self, cfg: SweepConfig, done: dict[Task, dict[str, np.ndarray]]):
         self.cfg = cfg
         self.hybrid = cfg.sampler == "hybrid"
+        # controls stop a cell only on the reduce.GRID; a depth-1 joint activation stays plain
+        self.reduced = cfg.reduces and (cfg.depth >= 2 or "weights" in cfg.stats)
+        self.rel_cache = ReducedRelSe()
         cells = [(d, w) for d in cfg.input_dims for w in cfg.widths]
         self.values = {cell: self._empty() for cell in cells}
         self.edges: dict[tuple, int] = {}   # hybrid: n_e, where the explicit stream stops
         self.stop: dict[tuple, int] = {}
         self.queued: set[Task] = set(done)
-        for task in sorted(done, key=lambda t: t.kind != IMPLICIT):  # explicit blocks first: they fix n_e
-            self._take(task, done[task])
-        for cell in cells:
-            self._update(cell)
+        # explicit blocks first: they fix n_e, which discards explicit networks past it; only then the
+        # implicit blocks, which replace those networks
+        for implicit in (False, True):
+            for task in [t for t in done if (t.kind == IMPLICIT) == implicit]:
+                self._take(task, done[task])
+            for cell in cells:
+                self._update(cell)
 
     def _empty(self) -> dict[str, np.ndarray]:
         slots, cfg = self.cfg.network_slots, self.cfg
@@ -110,6 +148,10 @@ class Planner:
             out["joint"] = np.full((slots, len(cfg.angles)), np.nan)
         if "weights" in cfg.stats:
             out["tz"] = np.full((slots, cfg.depth), np.nan)
+        if self.reduced and "joint" in cfg.stats:
+            out["jc"] = np.full((slots, len(cfg.angles), 4 * cfg.depth), np.nan)
+        if self.reduced and "weights" in cfg.stats:
+            out["sc"] = np.full((slots, 2 * cfg.depth), np.nan)
         return out
 
     # ---- which blocks exist
@@ -158,11 +200,11 @@ class Planner:
             return
         if self.hybrid and cell not in self.edges:
             k = self._prefix(cell, "tz")
-            n_e = first_reached([ratio_rel_se(vals["tz"][:k], vals["f"][:k])], cfg.rel_se)
+            n_e = first_reached(self._slope_rel(cell, k), cfg.rel_se)
             if n_e is None and k < cfg.network_slots:
                 return
             self.edges[cell] = n_e or cfg.network_slots
-            for name in ("p", "f", "joint"):  # explicit networks past n_e do not count
+            for name in ("p", "f", "joint", "jc"):  # explicit networks past n_e do not count
                 if name in vals:
                     vals[name][self.edges[cell]:] = np.nan
         k = self._prefix(cell)
@@ -174,18 +216,37 @@ class Planner:
 
     def _paths_rel(self, cell, k: int) -> list[np.ndarray]:
         vals = self.values[cell]
-        rel = [mean_rel_se(vals["p"][:k])]
-        if "joint" in vals:
-            rel.append(mean_rel_se(vals["joint"][:k]))
+        rel = [self._on_grid(mean_rel_se(vals["p"][:k]))]
+        if "jc" in vals and self.cfg.depth >= 2:
+            rel.append(np.stack([self.rel_cache.get((cell, "joint", a), vals["joint"][:k, a], None, vals["jc"][:k, a])
+                                 for a in range(vals["joint"].shape[1])], axis=1))
+        elif "joint" in vals:
+            rel.append(self._on_grid(mean_rel_se(vals["joint"][:k])))
         if "tz" in vals and not self.hybrid:
-            rel.append(ratio_rel_se(vals["tz"][:k], vals["f"][:k]))
+            rel.extend(self._slope_rel(cell, k))
         return rel
+
+    def _slope_rel(self, cell, k: int) -> list[np.ndarray]:
+        vals = self.values[cell]
+        if "sc" not in vals:
+            return [self._on_grid(ratio_rel_se(vals["tz"][:k], vals["f"][:k]))]
+        return [np.stack([self.rel_cache.get((cell, "slope", l), vals["tz"][:k, l], vals["f"][:k], vals["sc"][:k])
+                          for l in range(vals["tz"].shape[1])], axis=1)]
+
+    def _on_grid(self, rel: np.ndarray) -> np.ndarray:
+        """With controls a cell stops only at multiples of reduce.GRID: NaN elsewhere."""
+        if not self.reduced:
+            return rel
+        out = np.full_like(rel, np.nan)
+        out[reduce.GRID - 1::reduce.GRID] = rel[reduce.GRID - 1::reduce.GRID]
+        return out
 
     # ---- what to run next
     def _guess(self, rel: list[np.ndarray], k: int) -> int:
         """Networks needed, from the relative se reached by the first k (with 10% to spare)."""
-        worst = max((float(np.nanmax(r[k - 1])) for r in rel if k >= 2 and np.isfinite(r[k - 1]).any()),
-                    default=math.inf)
+        last = [r[np.flatnonzero(np.isfinite(r.reshape(len(r), -1)).any(axis=1))[-1]] for r in rel
+                if k >= 2 and np.isfinite(r).any()]
+        worst = max((float(np.nanmax(r)) for r in last), default=math.inf)
         if not math.isfinite(worst):
             return max(MIN_NETS, 2 * k)
         return int(k * (worst / self.cfg.rel_se) ** 2 * 1.1) + self.cfg.nets_per_task
@@ -199,7 +260,7 @@ class Planner:
             return self.stop[cell]
         if self.hybrid and cell not in self.edges:
             k = self._prefix(cell, "tz")
-            guess = self._guess([ratio_rel_se(self.values[cell]["tz"][:k], self.values[cell]["f"][:k])], k)
+            guess = self._guess(self._slope_rel(cell, k), k)
         else:
             k = self._prefix(cell)
             guess = self._guess(self._paths_rel(cell, k), k)

@@ -22,9 +22,9 @@ from . import execute, store
 from .config import NtkpathsError, SweepConfig
 from .plan import EXPLICIT, IMPLICIT, Planner, block_values, stopping_count  # noqa: F401 (re-exported)
 from .tasks import Task, find_device, guarded_task, peak_bytes, resolve_seed, sweep_inputs, work_seconds
-from .netstats import NEEDS_WEIGHTS, STAT_GROUPS, raw_names
+from .netstats import CONTROLS, NEEDS_WEIGHTS, STAT_GROUPS
 
-EDGE_NAMES = {name for group in NEEDS_WEIGHTS for name in STAT_GROUPS[group]}
+EDGE_NAMES = {name for group in NEEDS_WEIGHTS for name in STAT_GROUPS[group]} | {CONTROLS["weights"]}
 
 Progress = Callable[[int, int], None]
 
@@ -90,7 +90,7 @@ def _start(cfg: SweepConfig, path: Path | None, overwrite: bool, resume: bool):
             done = _finished_blocks(raw, cfg)
     else:
         cfg = resolve_seed(cfg)
-        raw, done = store.empty_raw(cfg, raw_names(cfg.stats)), set()
+        raw, done = store.empty_raw(cfg, store.sweep_raw_names(cfg)), set()
     inputs = {d: sweep_inputs(cfg, d) for d in cfg.input_dims}
     if path is not None and not done:
         store.create(path, cfg, inputs, overwrite=overwrite or resume)
@@ -103,6 +103,7 @@ def _block_values(raw: dict, cfg: SweepConfig, task: Task) -> dict[str, np.ndarr
     block = {name: values[i, j, task.start:task.stop] for name, values in raw.items()}
     if task.kind == IMPLICIT:
         block.pop("weight_tz", None)
+        block.pop(CONTROLS["weights"], None)
     return block_values(block)
 
 
@@ -199,7 +200,10 @@ def _run(cfg, path, overwrite, resume, execution, progress, on_client) -> xr.Dat
     _drop_surplus(raw, cfg, planner)
     ds = store.build_dataset(cfg, raw, inputs)
     ds.attrs["execution"] = execution.note
-    ds.attrs |= {"method": cfg.sampler, "method_reason": cfg.sampler_reason, "device": cfg.device}
+    ds.attrs |= {"method": cfg.sampler, "method_reason": cfg.sampler_reason, "device": cfg.device,
+                 "variance_reduction": cfg.reduction_note or "control variates with exact means for joint_active and "
+                                                             "weight_slope (their estimator attrs and "
+                                                             "*_variance_factor); p_active plain (its attrs say why)"}
     if cfg.device in ("gpu", "jax"):
         from .accel import describe
 

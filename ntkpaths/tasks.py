@@ -119,14 +119,15 @@ def task_config(cfg: SweepConfig, kind: str) -> SweepConfig:
 
 def trace_network(cfg: SweepConfig, width: int, columns: np.ndarray, *, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Draw one network and return its raw statistics (``netstats.RAW_DIMS``)."""
-    tracer = NetworkTracer(columns[: cfg.inputs.count], len(cfg.angles), cfg.stats)
+    tracer = NetworkTracer(columns[: cfg.inputs.count], len(cfg.angles), cfg.stats,
+                           columns=columns if cfg.reduces else None)
     widths = [width] * cfg.depth
     if cfg.sampler == "implicit":
         layers = sample.iter_layers_implicit(cfg.network, widths, columns, rng=rng, track=tracer.needs_weights)
     else:
         layers = sample.iter_layers(cfg.network, widths, columns, rng=rng, keep_weights=tracer.needs_weights)
     for layer in layers:
-        tracer.add_layer(layer.z, layer.standard, layer.tracked)
+        tracer.add_layer(layer.z, layer.standard, layer.tracked, std=layer.std)
     return tracer.result()
 
 
@@ -177,10 +178,12 @@ def _run_batched(cfg: SweepConfig, width: int, columns: np.ndarray, rngs: list) 
     treats networks independently, so results do not depend on the batch size.
     """
     size = max(1, BATCH_BYTES // (8 * 4 * width * columns.shape[0]))
+    widths = [width] * cfg.depth
+    stds = [cfg.network.weight_std(fan_in, n) for fan_in, n in zip([columns.shape[1], *widths[:-1]], widths)]
     parts = []
     for start in range(0, len(rngs), size):
-        zs = sample.iter_layers_implicit_batch(cfg.network, [width] * cfg.depth, columns, rngs=rngs[start:start + size])
-        parts.append(trace_batch(zs, cfg.inputs.count, cfg.stats))
+        zs = sample.iter_layers_implicit_batch(cfg.network, widths, columns, rngs=rngs[start:start + size])
+        parts.append(trace_batch(zs, cfg.inputs.count, cfg.stats, *((columns, stds) if cfg.reduces else ())))
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 

@@ -35,6 +35,7 @@ def sweep(
     method: Annotated[str, typer.Option(help="auto, explicit (real weight matrices; exact edge sums), implicit (activations from their exact law; one tracked weight per neuron) or hybrid (with --rel-se: explicit networks until E\\[t|Z=1] reaches the target, implicit ones for P(active) and joint). auto: hybrid with --rel-se and weights, explicit for edge statistics without a target, else implicit.")] = "auto",
     rel_se: Annotated[Optional[float], typer.Option(help="Draw networks per cell until every requested statistic's relative se reaches this (replaces --nets).")] = None,
     max_nets: Annotated[int, typer.Option(help="Most networks per cell with --rel-se.")] = SweepConfig.max_nets,
+    reduce: Annotated[bool, typer.Option("--reduce/--no-reduce", help="Control variates with exact means for the joint activation and E\\[t|Z=1] (normal, zero-mean, bias-free weights on the CPU); --no-reduce keeps the plain estimators.")] = True,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path \\[default: data/sweep-depthDEPTH.zarr].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -59,7 +60,7 @@ def sweep(
                               bias_mean=bias_mean, weight_mean=weight_mean, weight_df=weight_df,
                               weight_density=weight_density, dtype=dtype),
         inputs=input_cfg, input_dims=(file_dim,) if file_dim else _parse_list("--input-dims", input_dims),
-        angles=parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets,
+        angles=parse_angles(angles), stats=chosen, method=method, rel_se=rel_se, max_nets=max_nets, reduce=reduce,
     )
     from .. import store, sweep as sweep_mod
 

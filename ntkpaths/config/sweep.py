@@ -25,6 +25,7 @@ ACCEL_DISTS = ("normal", "uniform")  # the laws the accelerator path draws
 # estimates, standard errors and z-scores would print as 0, 0 and NaN; ntkpaths does not work in log space.
 MAX_DEPTH = int(-np.log2(np.finfo(np.float64).tiny)) // 2
 INPUT_RANGE = (1e-30, 1e30)  # largest |x| of an input file: beyond it float32 activations overflow or vanish
+MAX_REDUCED_DEPTH = 16  # 4 controls per layer: beyond this the regression needs thousands of networks
 MIN_NETS = 100  # fewest networks before a relative-se target may stop a cell: se from fewer is unreliable
 DEFAULT_ANGLES = tuple(math.pi * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 7 / 8))
 
@@ -268,6 +269,10 @@ class SweepConfig:
         p_active at the largest depth falls to ``rel_se`` (at least ``MIN_NETS``
         networks, at most ``max_nets``); ``nets`` is then unused.
     max_nets : int
+    reduce : bool
+        Reduce the variance of the joint activation and of E[t_l | Z=1] with
+        control variates whose means are exact (:mod:`ntkpaths.reduce`),
+        where they apply (:attr:`reduction_note`).
     """
 
     depth: int = 8
@@ -284,6 +289,7 @@ class SweepConfig:
     rel_se: float | None = None
     max_nets: int = 10_000
     device: str = "cpu"
+    reduce: bool = True
 
     def __post_init__(self) -> None:
         _positive_int("depth", self.depth)
@@ -317,6 +323,7 @@ class SweepConfig:
         _require(self.rel_se is None or (isinstance(self.rel_se, (int, float)) and 0 < self.rel_se < 1),
                  f"rel_se must lie in (0, 1), got {self.rel_se!r}")
         _positive_int("max nets", self.max_nets)
+        _require(isinstance(self.reduce, bool), f"reduce must be true or false, got {self.reduce!r}")
         _require(self.rel_se is None or self.max_nets >= MIN_NETS, f"max nets must be >= {MIN_NETS} with a rel-se target")
         object.__setattr__(self, "input_dims", tuple(sorted(int(d) for d in self.input_dims)))
         object.__setattr__(self, "angles", tuple(float(a) for a in self.angles))
@@ -369,6 +376,25 @@ class SweepConfig:
                             "without weight matrices",
                 "explicit": "explicit: edge statistics as exact sums over every edge, or weights the implicit "
                             "sampler cannot draw"}[self.sampler]
+
+    @property
+    def reduction_note(self) -> str | None:
+        """Why the variance-reduced estimators do not apply to this sweep, or None when they do."""
+        if not self.reduce:
+            return "plain estimators, as asked (--no-reduce)"
+        if self.device in ("gpu", "jax"):
+            return "plain estimators: the accelerator path records no control variates"
+        if self.network.gaussian_theory_note is not None:
+            return ("plain estimators: the controls' exact means assume bias-free, zero-mean Gaussian weights; "
+                    + self.network.gaussian_theory_note.split("; ", 1)[1])
+        if self.depth > MAX_REDUCED_DEPTH:
+            return f"plain estimators: beyond depth {MAX_REDUCED_DEPTH} the regression would need too many networks"
+        return None
+
+    @property
+    def reduces(self) -> bool:
+        """Whether tasks record control variates (the joint or weights statistic, and they apply)."""
+        return self.reduction_note is None and any(s in self.stats for s in ("joint", "weights"))
 
     @property
     def network_slots(self) -> int:

@@ -9,7 +9,7 @@ from .io import (DONE_DIR, SCHEMAS, StoreError, check_output_folder, check_resul
                  write, write_region)
 from .sweep import (REQUIRED_VARS, SCHEMA, SHARED_DEPTHS_NOTE, build_dataset, cell_dims, check_input_file,
                     check_raw_memory, config_of, create, empty_raw, provenance, put_block, raw_dataset, reopen,
-                    resumable_config, write_block)
+                    resumable_config, sweep_raw_names, write_block)
 
 __all__ = [
     # any dataset
@@ -18,5 +18,5 @@ __all__ = [
     # sweeps
     "SCHEMA", "REQUIRED_VARS", "SHARED_DEPTHS_NOTE", "create", "write_block", "reopen", "resumable_config",
     "check_input_file", "build_dataset", "raw_dataset", "empty_raw", "put_block", "provenance", "config_of",
-    "cell_dims", "check_raw_memory",
+    "cell_dims", "check_raw_memory", "sweep_raw_names",
 ]

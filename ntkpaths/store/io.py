@@ -26,12 +26,13 @@ from ..config import NtkpathsError
 
 # every kind of dataset ntkpaths writes, with the variables a finished one must hold
 SCHEMAS = {
+    "ntkpaths.sweep/3": ("p_active", "p_active_se", "p_theory", "active_fraction_var", "n_networks"),
     "ntkpaths.sweep/2": ("p_active", "p_active_se", "p_theory", "active_fraction_var", "n_networks"),
     "ntkpaths.train/1": ("loss", "p_active", "p_theory", "flip_fraction", "diverged"),
     "ntkpaths.reparam/1": (),
     "ntkpaths.minima/1": ("outcome", "fraction", "fraction_lo", "fraction_hi"),
 }
-COMMANDS = {"ntkpaths.sweep/2": "sweep", "ntkpaths.train/1": "train", "ntkpaths.minima/1": "minima"}  # the command that resumes each
+COMMANDS = {"ntkpaths.sweep/3": "sweep", "ntkpaths.sweep/2": "sweep", "ntkpaths.train/1": "train", "ntkpaths.minima/1": "minima"}  # the command that resumes each
 DONE_DIR = "_done"
 
 
@@ -203,7 +204,9 @@ def stored_config(path: Path, cfg, schema: str, what: str, ignore: tuple[str, ..
     stored one); otherwise a one-line StoreError naming the options that differ."""
     attrs = _attrs(path)
     if attrs.get("schema") != schema:
-        raise StoreError(f"{path} is not an ntkpaths {what} store; cannot resume it")
+        older = attrs.get("schema") in COMMANDS and COMMANDS[attrs["schema"]] == what
+        raise StoreError(f"{path} was written by an older ntkpaths ({attrs['schema']}); rerun it with --overwrite"
+                         if older else f"{path} is not an ntkpaths {what} store; cannot resume it")
     stored = type(cfg).from_dict(json.loads(attrs["config"]))
     mine = cfg if cfg.seed is not None else dataclasses.replace(cfg, seed=stored.seed)
     if mine != stored:

@@ -21,11 +21,13 @@ import xarray as xr
 
 from ..aggregate import summarise
 from ..config import SweepConfig
-from ..netstats import C_BINS, RAW_DIMS, T_BINS, X_BINS, raw_names
+from ..controls import JOINT_CONTROLS, SLOPE_CONTROLS
+from ..netstats import C_BINS, CONTROL_DIMS, RAW_DIMS, T_BINS, X_BINS, raw_names
 from .io import (SCHEMAS, StoreError, _attrs, check_results_fit, create_template, done_markers, read_stored, stored_config, version,
                  write_region)
 
-SCHEMA = "ntkpaths.sweep/2"
+SCHEMA = "ntkpaths.sweep/3"
+VAR_DIMS = RAW_DIMS | CONTROL_DIMS
 REQUIRED_VARS = SCHEMAS[SCHEMA]
 SHARED_DEPTHS_NOTE = (
     "yes: every depth H uses the first H hidden layers of the same sampled networks, "
@@ -38,21 +40,27 @@ def cell_dims(cfg: SweepConfig) -> tuple[str, ...]:
 
 def _sizes(cfg: SweepConfig) -> dict[str, int]:
     return {"input": cfg.inputs.count, "depth": cfg.depth, "layer": cfg.depth, "t_bin": T_BINS.count,
-            "c_bin": C_BINS.count, "x_bin": X_BINS.count, "angle": len(cfg.angles)}
+            "c_bin": C_BINS.count, "x_bin": X_BINS.count, "angle": len(cfg.angles),
+            "joint_control_kind": len(JOINT_CONTROLS), "slope_control_kind": len(SLOPE_CONTROLS)}
+
+
+def sweep_raw_names(cfg: SweepConfig) -> list[str]:
+    """Raw variables of this sweep: its statistics, and their control variates when it reduces variance."""
+    return raw_names(cfg.stats, controls=cfg.reduces)
 
 
 def empty_raw(cfg: SweepConfig, names: list[str]) -> dict[str, np.ndarray]:
     """NaN-filled raw arrays, (input_dim, width, network, ...) for each name."""
     sizes = _sizes(cfg)
     lead = (len(cfg.input_dims), len(cfg.widths), cfg.network_slots)
-    return {n: np.full(lead + tuple(sizes[d] for d in RAW_DIMS[n]), np.nan) for n in names}
+    return {n: np.full(lead + tuple(sizes[d] for d in VAR_DIMS[n]), np.nan) for n in names}
 
 
 def raw_nbytes(cfg: SweepConfig) -> int:
     """Bytes of the in-memory raw arrays of :func:`empty_raw` (Python integers: no overflow)."""
     sizes = _sizes(cfg)
     lead = len(cfg.input_dims) * len(cfg.widths) * cfg.network_slots
-    return sum(8 * lead * math.prod(sizes[d] for d in RAW_DIMS[n]) for n in raw_names(cfg.stats))
+    return sum(8 * lead * math.prod(sizes[d] for d in VAR_DIMS[n]) for n in sweep_raw_names(cfg))
 
 
 def check_raw_memory(cfg: SweepConfig, available: int | None = None) -> None:
@@ -97,6 +105,15 @@ RAW_ATTRS = {
     "joint_fraction": {"long_name": "fraction of paths active for both inputs of a pair",
                        "description": "per network: exact fraction of paths active for the base input and the "
                                       "input at this angle to it"},
+    "joint_control": {"long_name": "control variates of joint_fraction, per layer",
+                      "description": "per network: layer l's value minus its exact conditional mean given layer "
+                                     "l-1 (both_on: fraction on for both inputs; base_square, pair_square, cross: "
+                                     "normalised Gram entries), times the joint fractions of layers 1..l-1; "
+                                     "mean exactly 0 (ntkpaths.controls)"},
+    "slope_control": {"long_name": "control variates of weight_tz, per layer",
+                      "description": "per network, summed over inputs: edge: mean t Z over the layer's edges minus "
+                                     "its exact conditional mean, times the on-fractions of layers before l-1; on: "
+                                     "on-fraction minus 1/2, times those of layers before l; mean exactly 0"},
 }
 
 
@@ -113,6 +130,8 @@ def _coords(cfg: SweepConfig) -> dict:
         "c_bin": ("c_bin", C_BINS.centers, {"long_name": "input-weight share c", "edges": C_BINS.edges.tolist()}),
         "x_bin": ("x_bin", X_BINS.centers, {"long_name": "x_i0 sqrt(d) / |x|", "edges": X_BINS.edges.tolist()}),
         "angle": ("angle", np.asarray(cfg.angles), {"units": "rad"}),
+        "joint_control_kind": ("joint_control_kind", np.asarray(JOINT_CONTROLS), {"long_name": "control variate of the joint activation"}),
+        "slope_control_kind": ("slope_control_kind", np.asarray(SLOPE_CONTROLS), {"long_name": "control variate of E[t_l | Z=1]"}),
     }
     return coords
 
@@ -144,7 +163,7 @@ def _finish_layout(ds: xr.Dataset, cfg: SweepConfig, complete: bool) -> xr.Datas
 def raw_dataset(cfg: SweepConfig, raw: dict, inputs: dict, *, complete: bool = False) -> xr.Dataset:
     """Coords, raw per-network statistics and inputs (no summaries)."""
     lead = ("input_dim", "width", "network")
-    data = {name: xr.DataArray(values, dims=lead + RAW_DIMS[name], attrs=RAW_ATTRS[name])
+    data = {name: xr.DataArray(values, dims=lead + VAR_DIMS[name], attrs=RAW_ATTRS[name])
             for name, values in raw.items()}
     ds = xr.Dataset(data | _inputs_vars(cfg, inputs), coords=_coords(cfg))
     return _finish_layout(ds, cfg, complete)
@@ -183,7 +202,7 @@ def create(path: Path, cfg: SweepConfig, inputs: dict, *, overwrite: bool = Fals
 
     chunks = (1, 1, cfg.nets_per_task)
     raw = {name: da.full(a.shape, np.nan, chunks=chunks + a.shape[3:])
-           for name, a in empty_raw(cfg, raw_names(cfg.stats)).items()}
+           for name, a in empty_raw(cfg, sweep_raw_names(cfg)).items()}
     create_template(path, raw_dataset(cfg, raw, inputs), overwrite=overwrite)
 
 
@@ -191,7 +210,7 @@ def write_block(path: Path, cfg: SweepConfig, task, block: dict[str, np.ndarray]
     """Write one finished block into its region, then mark it done."""
     dims = cell_dims(cfg)
     lead = (1,) * len(dims)
-    data = {n: (dims + ("network",) + RAW_DIMS[n], v.reshape(lead + v.shape)) for n, v in block.items()}
+    data = {n: (dims + ("network",) + VAR_DIMS[n], v.reshape(lead + v.shape)) for n, v in block.items()}
     region = {"width": slice(cfg.widths.index(task.width), cfg.widths.index(task.width) + 1),
               "network": slice(task.start, task.stop)}
     if "input_dim" in dims:
@@ -229,7 +248,7 @@ def reopen(path: Path, cfg: SweepConfig) -> tuple[SweepConfig, dict, set, bool]:
     stored = resumable_config(path, cfg)
     done = {_task(name, stored) for name in done_markers(path)}
     complete = bool(_attrs(path).get("complete"))
-    raw = empty_raw(stored, raw_names(stored.stats))
+    raw = empty_raw(stored, sweep_raw_names(stored))
     if done or complete:
         _read_raw(path, raw)
     return stored, raw, done, complete
@@ -251,6 +270,6 @@ def _read_raw(path: Path, raw: dict) -> None:
         values = stored[name]
         if "input_dim" not in values.dims:
             values = values.expand_dims("input_dim")
-        target[...] = values.transpose("input_dim", "width", "network", *RAW_DIMS[name]).values
+        target[...] = values.transpose("input_dim", "width", "network", *VAR_DIMS[name]).values
 
 
