@@ -1,20 +1,22 @@
 """Variance-reduced estimates: control variates with exact means, fitted by cross-fitting.
 
-The plain estimate R is a mean of per-network values, or a ratio of two
-means, and R - truth ~ mean(psi) with psi_i the influence values
-((num_i - R den_i) / mean(den)). Each network also carries controls X_i
-(:mod:`ntkpaths.controls`), whose means are exactly 0. The reduced estimate is
+The plain estimate R is a mean of per-network values num_i, or a ratio of
+means sum(num) / sum(den). Each network also carries controls X_i
+(:mod:`ntkpaths.controls`), whose means are exactly 0. The reduced estimate
+corrects the numerator's and the denominator's means,
 
-    R_cv = R - (1/n) sum_i beta_{k(i)} . X_i,
+    N_cv = mean_i (num_i - beta_{k(i)} . X_i),   D_cv likewise,   R_cv = N_cv / D_cv,
 
 with k(i) = i mod 2 the network's fold and beta_k the least-squares
-coefficients of psi on X fitted on the *other* fold only. So beta_k is
-independent of the X_i it multiplies, every term has mean 0, and R_cv is
-unbiased whenever R is, whatever beta comes out (cross-fitting; a beta fitted
-on the same networks would bias R_cv by O(p/n)). Its standard error is the
-standard error of the mean of the residuals psi_i - beta_{k(i)} . X_i; the
-ratio of their variance to psi's is the variance factor: the share of
-networks the reduced estimate needs for the same precision.
+coefficients fitted on the *other* fold only. So beta_k is independent of
+the X_i it multiplies, every correction has mean 0, and N_cv and D_cv are
+unbiased whatever beta comes out (cross-fitting; a beta fitted on the same
+networks would bias them by O(p/n)); R_cv is a ratio of unbiased means, as
+the plain R is. Its standard error is that of the mean of the residual
+influence values (num_i - beta . X_i - R_cv (den_i - beta' . X_i)) / D_cv;
+the ratio of their variance to the plain influence values' is the variance
+factor: the share of networks the reduced estimate needs for the same
+precision.
 
 A regression on p controls needs networks: below ``min_networks(p)`` the
 plain estimate is used. Everything is computed from sums of products over
@@ -94,19 +96,37 @@ def _estimates(sums: np.ndarray, shift: np.ndarray, p: int, ns: np.ndarray) -> d
     var_psi *= n / (n - 1)
     out = {"plain": R, "plain_se": np.sqrt(np.maximum(var_psi, 0) / n)}
     ok = n >= min_networks(p)
-    resid_sum = np.zeros(int(ok.sum()))
-    resid_sq = np.zeros(int(ok.sum()))
-    for k in range(FOLDS):
-        train = total[ok] - sums[ok, k]      # every other fold
-        b = a[ok].copy()
-        b[:, 3:] = -_coefficients(train, a[ok])
-        resid_sum += _lin(sums[ok, k], b)
-        resid_sq += _quad(sums[ok, k], b)
-    m = n[ok]
-    var_r = (resid_sq - resid_sum**2 / m) / (m - 1)
     for name in ("reduced", "reduced_se", "factor"):
         out[name] = np.full(len(ns), np.nan)
-    out["reduced"][ok] = R[ok] + resid_sum / m
+    if not ok.any():
+        return out
+    # Numerator and denominator are each corrected by their own cross-fitted regression, and the
+    # ratio taken of the corrected means: linearising around the plain ratio instead leaves a
+    # second-order error that matters when the plain estimate is much noisier than the reduced one.
+    q = total.shape[1]
+    unit = np.zeros((2, int(ok.sum()), q))
+    unit[0, :, 1] = unit[1, :, 2] = 1.0
+    coef = {}                                  # (fold, part) -> beta (n, p)
+    corrected = np.zeros((2, int(ok.sum())))   # sums of num - c1 and den - c2 after correction
+    for k in range(FOLDS):
+        train = total[ok] - sums[ok, k]        # every other fold
+        for part in (0, 1):
+            coef[k, part] = _coefficients(train, unit[part])
+            corrected[part] += _lin(sums[ok, k], unit[part]) - np.einsum("np,np->n", sums[ok, k][:, 0, 3:], coef[k, part])
+    m = n[ok]
+    s_num_cv, s_den_cv = corrected[0] + m * shift[0], corrected[1] + m * shift[1]
+    R_cv = s_num_cv / s_den_cv
+    resid_sq = np.zeros(len(m))
+    for k in range(FOLDS):
+        # r_i = (num_i - beta_num . X_i - R_cv (den_i - beta_den . X_i)) / dbar_cv, as b . v_i
+        b = np.zeros((len(m), q))
+        b[:, 0] = shift[0] - R_cv * shift[1]
+        b[:, 1] = 1.0
+        b[:, 2] = -R_cv
+        b[:, 3:] = -(coef[k, 0] - R_cv[:, None] * coef[k, 1])
+        resid_sq += _quad(sums[ok, k], b / (s_den_cv / m)[:, None])
+    var_r = resid_sq / (m - 1)                 # the residuals sum to 0 at R_cv
+    out["reduced"][ok] = R_cv
     out["reduced_se"][ok] = np.sqrt(np.maximum(var_r, 0) / m)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["factor"][ok] = var_r / var_psi[ok]

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from ..config import STATS, InputConfig, NetworkConfig, SweepConfig, parse_angles
@@ -85,8 +86,22 @@ def sweep(
     networks, computed = int(ds["n_networks"].isel(depth=0).sum()), seen[-1] - seen[0]
     console.print(f"{len(_cells(ds))} cells, {networks} networks ({ds.attrs['method']} sampler, {ds.attrs['device']}); "
                   f"this run drew {computed} in {wall:.1f} s wall, {computed / wall:.1f} networks/s")
+    console.print(_reduction_line(ds), markup=False)
     console.print(f"ran {ds.attrs['execution']}; seed entropy {ds.attrs['seed_entropy']} (replay with --seed)")
     console.print(f"wrote {out}")
+
+
+def _reduction_line(ds) -> str:
+    """What the control variates saved, as the range of variance factors per statistic (or why none)."""
+    parts = []
+    for name, what in (("joint_active", "joint activation"), ("weight_slope", "E[t|Z=1]")):
+        f = ds.get(f"{name}_variance_factor")
+        if f is not None and np.isfinite(f.values).any():
+            parts.append(f"{what} {float(f.min()):.2g}-{float(f.max()):.2g}")
+    if not parts:
+        return f"variance reduction: {ds.attrs.get('variance_reduction', 'none')}"
+    return ("control variates: variance factors " + ", ".join(parts) +
+            " (the reduced estimates need this share of the plain ones' networks for the same se)")
 
 
 def _results_nbytes(cfg) -> int:
