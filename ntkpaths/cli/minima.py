@@ -31,7 +31,7 @@ def minima(
     max_halvings: Annotated[int, typer.Option(help="Restarts with half the step after a blow-up before a run counts as diverged.")] = 8,
     kink_band: Annotated[float, typer.Option(help="|z| (relative to the layer's rms) or |w_i| at most this counts as at the ReLU kink.")] = 1e-6,
     n_train: Annotated[int, typer.Option(help="Deep problems: training samples per run.")] = 32,
-    block: Annotated[int, typer.Option(help="Runs per task, descended together.")] = 50,
+    block: Annotated[int, typer.Option(help="Runs per task, descended together (results do not depend on it).")] = 50,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path \\[default: data/minima-PROBLEM.zarr].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,

@@ -73,7 +73,7 @@ class MinimaConfig:
     n_train : int
         Deep problems: training samples per run.
     block : int
-        Runs per task (one vectorised descent). Results do not depend on the scheduler or worker count.
+        Runs per task (one vectorised descent). Results do not depend on it, nor on the scheduler or worker count.
     seed : int or None
     """
 

@@ -22,8 +22,9 @@ RUN_VARS = {"loss": np.float64, "grad_norm": np.float64, "hessian_min": np.float
 SIGNATURE = problems.SIGNATURE
 
 
-def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.SeedSequence]) -> dict[str, np.ndarray]:
-    """Descend and certify the runs of ``cell`` whose seeds are given, in order.
+def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.SeedSequence],
+              first_run: int = 0) -> dict[str, np.ndarray]:
+    """Descend and certify the runs ``first_run``, ``first_run + 1``, ... of ``cell`` whose seeds are given.
 
     Returns
     -------
@@ -34,7 +35,7 @@ def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.Se
         rngs = [np.random.default_rng(s) for s in seeds]
         theta0, aux, value_grad, view = _draw(cfg, cell, rngs)
         ends = descend(value_grad, theta0, aux, cfg.step_size(cell), grad_tol=cfg.grad_tol, max_steps=cfg.max_steps,
-                       max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol)
+                       max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol, first_run=first_run)
         rows = [_certify(cfg, ends, r, view, rngs[r]) for r in range(len(seeds))]
     out = {name: np.array([row[name] for row in rows], dtype=dtype) for name, dtype in RUN_VARS.items()}
     out["signature"] = np.stack([row["signature"] for row in rows])
