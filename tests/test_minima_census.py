@@ -134,6 +134,7 @@ BAD = {
     "mismatch": (["--problem", "digits"], "--teachers applies only to gaussian-teacher"),
     "deep option": (["--widths", "4"], "--widths applies only to deep problems"),
     "problem": (["--problem", "cifar"], "unknown problem 'cifar'"),
+    "relative lr on the teacher": (["--lr-relative", "0.5"], "--lr-relative applies only to deep problems"),
 }
 
 
