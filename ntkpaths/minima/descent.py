@@ -126,8 +126,8 @@ def descend(value_grad, theta0: np.ndarray, aux, lr, *, grad_tol: float, max_ste
             going = np.zeros(runs, dtype=bool)
             for rows, mask in _groups(active, first_run):
                 out = _chunk(value_grad, jnp.asarray(theta[rows]), jax.tree_util.tree_map(lambda a: a[rows], aux),
-                             jnp.asarray(rates[rows] * 0.5 ** halvings[rows]), jnp.asarray(steps[rows]), jnp.asarray(mask),
-                             grad_tol, loss_tol, limit, max_steps)
+                             jnp.asarray(rates[rows] * 0.5 ** halvings[rows]), jnp.asarray(steps[rows]),
+                             jnp.asarray(mask), grad_tol, loss_tol, limit, max_steps)
                 live = rows[mask]
                 theta[live], steps[live], value[live], norm[live], going[live] = (np.asarray(o)[mask] for o in out)
             return going
@@ -141,7 +141,8 @@ def descend(value_grad, theta0: np.ndarray, aux, lr, *, grad_tol: float, max_ste
                 break
             going = advance(active, CHUNK)
             blown = np.zeros(runs, dtype=bool)
-            blown[active] = ~np.isfinite(value[active]) | ~np.isfinite(norm[active]) | (value[active] > BLOWUP * np.maximum(first[active], 1e-300))
+            blown[active] = (~np.isfinite(value[active]) | ~np.isfinite(norm[active])
+                             | (value[active] > BLOWUP * np.maximum(first[active], 1e-300)))
             # the loop's own stopping decision counts: its fused arithmetic may round the last loss differently
             done[active] |= ~blown[active] & (~going[active] | (steps[active] >= max_steps))
             if blown.any():

@@ -38,7 +38,8 @@ def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.Se
                  cfg.lr_relative * np.array([view.critical_lr(theta0[r], r) for r in range(len(seeds))]))
         ends = descend(value_grad, theta0, aux, rates, grad_tol=cfg.grad_tol, max_steps=cfg.max_steps,
                        max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol, first_run=first_run)
-        rows = [_certify(cfg, ends, r, view, rngs[r]) | {"lr": rates[r], "interpolates": view.interpolates(theta0[r], r)}
+        rows = [_certify(cfg, ends, r, view, rngs[r]) | {"lr": rates[r],
+                                                           "interpolates": view.interpolates(theta0[r], r)}
                 for r in range(len(seeds))]
     out = {name: np.array([row[name] for row in rows], dtype=dtype) for name, dtype in RUN_VARS.items()}
     out["signature"] = np.stack([row["signature"] for row in rows])

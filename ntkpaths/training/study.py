@@ -280,7 +280,8 @@ def census_minimum(census: xr.Dataset, alpha: float = ALPHA) -> Verdict:
     where = (f"census to stationarity on {cfg['n_train']} {cfg['problem']} samples, {rate}, depths "
              f"{_span(census, 'depth')}, widths {_span(census)}, {cfg['runs']} runs per cell; global: loss <= "
              f"{cfg['loss_tol']:g}, stationary: |grad| <= {cfg['grad_tol']:g}; the global minimum is 0 in "
-             f"{int(interpolates.sum())} of {int(interpolates.count())} runs (last hidden layer of rank N at the start)")
+             f"{int(interpolates.sum())} of {int(interpolates.count())} runs (last hidden layer of rank N at the "
+             "start)")
     count = census["count"]
     counts = {c: int(count.sel(outcome_class=c).sum()) for c in census.outcome_class.values}
     resolved = counts["global_minimum"] + counts["spurious_minimum"] + counts["saddle"]
@@ -289,17 +290,21 @@ def census_minimum(census: xr.Dataset, alpha: float = ALPHA) -> Verdict:
         return untestable(claim, where, f"no run reached a stationary point or the global loss within "
                           f"{cfg['max_steps']} steps", prediction, kind="limit")
     trend = _limit(census, "depth", "width", alpha)
-    lo, hi = census.fraction_lo.sel(outcome_class="global_minimum"), census.fraction_hi.sel(outcome_class="global_minimum")
-    cells = "; ".join(
-        f"depth {int(d)}: " + ", ".join(
-            f"{int(w)}: {int(count.sel(depth=d, width=w, outcome_class='global_minimum'))}/"
-            f"{int(census.n_runs.sel(depth=d, width=w))} [{float(lo.sel(depth=d, width=w)):.2f}, "
-            f"{float(hi.sel(depth=d, width=w)):.2f}]" for w in census.width.values if census.n_runs.sel(depth=d, width=w) > 0)
-        for d in census.depth.values)
+    ran = census.n_runs > 0
+    cells = "; ".join(f"depth {int(d)}: " + ", ".join(_global_share(census.sel(depth=d, width=w))
+                                                      for w in census.width.values if ran.sel(depth=d, width=w))
+                      for d in census.depth.values)
     others = ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in counts.items() if c != "global_minimum")
     measured = (f"runs at a global minimum per width (95% Clopper-Pearson): {cells}; elsewhere: {others}; "
                 f"{trend.measured}")
     return Verdict(claim, where, measured, prediction, trend.statistic, trend.outcome, kind="limit")
+
+
+def _global_share(cell: xr.Dataset) -> str:
+    """``width: k/n [lo, hi]``: runs of a census cell at a global minimum, with the 95% Clopper-Pearson interval."""
+    at = {"outcome_class": "global_minimum"}
+    return (f"{int(cell.width)}: {int(cell['count'].sel(at))}/{int(cell.n_runs)} "
+            f"[{float(cell.fraction_lo.sel(at)):.2f}, {float(cell.fraction_hi.sel(at)):.2f}]")
 
 
 def _tolerance(ds: xr.Dataset) -> float:
