@@ -28,10 +28,11 @@ def minima(
     eig_tol: Annotated[float, typer.Option(help="A stationary end point is a minimum when its smallest Hessian eigenvalue is >= -EIG_TOL.")] = 1e-6,
     max_steps: Annotated[int, typer.Option(help="Step budget of a run (then not_converged).")] = 200_000,
     lr: Annotated[Optional[float], typer.Option(help="Step size \\[default: 5/n for gaussian-teacher, 1.0 for deep problems].")] = None,
+    lr_relative: Annotated[Optional[float], typer.Option(help="Deep problems, instead of --lr: each run's step is this multiple of its own critical rate 2/lambda_max(Theta_0/N).")] = None,
     max_halvings: Annotated[int, typer.Option(help="Restarts with half the step after a blow-up before a run counts as diverged.")] = 8,
     kink_band: Annotated[float, typer.Option(help="|z| (relative to the layer's rms) or |w_i| at most this counts as at the ReLU kink.")] = 1e-6,
     n_train: Annotated[int, typer.Option(help="Deep problems: training samples per run.")] = 32,
-    block: Annotated[int, typer.Option(help="Runs per task, descended together.")] = 50,
+    block: Annotated[int, typer.Option(help="Runs per task, descended together (results do not depend on it).")] = 50,
     seed: Annotated[Optional[int], typer.Option(help="Root seed; default fresh entropy, recorded in the dataset.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output .zarr path \\[default: data/minima-PROBLEM.zarr].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -45,6 +46,7 @@ def minima(
     cfg = MinimaConfig(problem=problem, teachers=_ints("--teachers", teachers), extra=_ints("--extra", extra),
                        max_units=max_units, depths=_ints("--depths", depths), widths=_ints("--widths", widths),
                        runs=runs, grad_tol=grad_tol, loss_tol=loss_tol, eig_tol=eig_tol, max_steps=max_steps, lr=lr,
+                       lr_relative=lr_relative,
                        max_halvings=max_halvings, kink_band=kink_band, n_train=n_train, block=block, seed=seed)
     from .. import store
     from ..minima import dataset, grid

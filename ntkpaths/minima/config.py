@@ -63,6 +63,11 @@ class MinimaConfig:
         Step budget of one attempt; a run that uses it up is ``not_converged``.
     lr : float or None
         Step size; None is 5 / n for gaussian-teacher and 1.0 for deep problems.
+    lr_relative : float or None
+        Deep problems only, instead of ``lr``: each run's step is this multiple
+        of its own critical rate 2 / lambda_max(Theta_0 / N) (Theta_0 the
+        empirical NTK at its initial point on its training set), as
+        ``ntkpaths train --lr-relative``.
     max_halvings : int
         A run whose loss becomes non-finite or grows 1e6-fold restarts from its
         initial point with half the step, at most this many times (then ``diverged``).
@@ -73,7 +78,7 @@ class MinimaConfig:
     n_train : int
         Deep problems: training samples per run.
     block : int
-        Runs per task (one vectorised descent). Results do not depend on the scheduler or worker count.
+        Runs per task (one vectorised descent). Results do not depend on it, nor on the scheduler or worker count.
     seed : int or None
     """
 
@@ -89,6 +94,7 @@ class MinimaConfig:
     eig_tol: float = 1e-6
     max_steps: int = 200_000
     lr: float | None = None
+    lr_relative: float | None = None
     max_halvings: int = 8
     kink_band: float = 1e-6
     n_train: int = 32
@@ -126,6 +132,11 @@ class MinimaConfig:
             _positive(name, getattr(self, name))
         if self.lr is not None:
             _positive("lr", self.lr)
+        if self.lr_relative is not None:
+            _positive("lr_relative", self.lr_relative)
+            _require(not self.is_teacher, "--lr-relative applies only to deep problems, not to --problem "
+                     f"{self.problem}")
+            _require(self.lr is None, "give --lr or --lr-relative, not both")
         _require(isinstance(self.max_halvings, (int, np.integer)) and self.max_halvings >= 0,
                  f"max_halvings must be an integer >= 0, got {self.max_halvings!r}")
         _require(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
@@ -159,6 +170,7 @@ class MinimaConfig:
         return not (self.is_teacher and self.max_units is not None and a + b > self.max_units)
 
     def step_size(self, cell: tuple[int, int]) -> float:
+        """The step of every run of ``cell`` (a run's own multiple of its critical rate with ``lr_relative``)."""
         if self.lr is not None:
             return float(self.lr)
         return TEACHER_LR / (cell[0] + cell[1]) if self.is_teacher else DEEP_LR

@@ -41,6 +41,9 @@ LONG_NAMES = {
     "near_kink": "fraction of pre-activations (deep) or units (gaussian-teacher) at the ReLU kink",
     "degenerate_loss": "loss of the all-units-off critical point of this run's problem",
     "signature": "symmetry-invariant signature of a spurious end point",
+    "lr": "step size of the run before any halving",
+    "interpolates": "1 when the global minimum is certified 0: the last hidden layer's features at the initial "
+                    "point have rank N (deep), or always (gaussian-teacher: F(V) = 0)",
 }
 
 

@@ -3,8 +3,10 @@
 Every run's seed is the root ``SeedSequence`` child keyed by
 ``(RUNS_KEY, a, b, run)`` for cell (a, b), so a run can be replayed alone.
 One task is a block of ``cfg.block`` consecutive runs of one cell; it runs on
-one XLA and BLAS thread, so the same seed gives bit-identical datasets
-in-process, on a local cluster or on a remote one, whatever the worker count.
+one XLA and BLAS thread, and a run takes the same row of the same jitted
+program whatever block it is in (:mod:`.descent`), so the same seed gives
+bit-identical datasets in-process, on a local cluster or on a remote one,
+whatever the worker count or the block size.
 """
 from __future__ import annotations
 
@@ -63,7 +65,8 @@ def guarded_block(cfg: MinimaConfig, block: Block) -> dict[str, np.ndarray]:
     from .run import run_block
 
     try:
-        return run_block(cfg, block.cell, [run_seed(cfg, block.cell, r) for r in range(block.start, block.stop)])
+        return run_block(cfg, block.cell, [run_seed(cfg, block.cell, r) for r in range(block.start, block.stop)],
+                         block.start)
     except NtkpathsError:
         raise
     except Exception as exc:

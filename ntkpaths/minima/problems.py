@@ -16,7 +16,7 @@ from jax.flatten_util import ravel_pytree
 from .. import sample, sharpness
 from ..config import NetworkConfig
 from ..jaxsetup import jax, jnp
-from ..training import model
+from ..training import critical, model
 from ..training.data import draw_data
 from . import teacher as closed
 from .config import MinimaConfig
@@ -137,6 +137,29 @@ def deep_hessian(theta: np.ndarray, data, dims: tuple[int, ...]) -> sharpness.He
     x, y = data
     par = model.parametrisation("ntk", list(dims), 1.0)
     return sharpness.hessian(_weights(theta, dims), x, y, scales=par.scales)
+
+
+def deep_critical_lr(theta: np.ndarray, data, dims: tuple[int, ...]) -> float:
+    """2 / lambda_max(Theta / N) of the run at ``theta`` on its training set (as ``ntkpaths train``)."""
+    x, _ = data
+    par = model.parametrisation("ntk", list(dims), 1.0)
+    with jax.enable_x64(True):
+        weights = tuple(jnp.asarray(w) for w in _weights(theta, dims))
+        return critical.critical_lr(weights, jnp.asarray(x, dtype=jnp.float64), par.scales, 1.0)
+
+
+def deep_interpolates(theta: np.ndarray, data, dims: tuple[int, ...]) -> bool:
+    """Whether the last hidden layer's features on the N training inputs have rank N at ``theta``.
+
+    Then the output layer alone can fit any targets, so the global minimum of
+    the run's loss is 0; and at a stationary point with such features the loss
+    is 0 (the output layer's gradient vanishes only at its least-squares fit).
+    """
+    x, _ = data
+    par = model.parametrisation("ntk", list(dims), 1.0)
+    with jax.enable_x64(True):
+        zs, _ = model.evaluate(tuple(jnp.asarray(w) for w in _weights(theta, dims)), jnp.asarray(x), par.scales)
+    return bool(np.linalg.matrix_rank(np.maximum(np.asarray(zs[-1]), 0.0)) == len(x))
 
 
 def _padded(values: np.ndarray) -> np.ndarray:

@@ -18,12 +18,13 @@ from .descent import descend
 # name -> dtype of each per-run value a block returns (the family id is assigned per cell later)
 RUN_VARS = {"loss": np.float64, "grad_norm": np.float64, "hessian_min": np.float64, "hessian_max": np.float64,
             "hessian_residual": np.float64, "steps": np.float64, "halvings": np.float64, "near_kink": np.float64,
-            "outcome": np.float64, "degenerate_loss": np.float64}
+            "outcome": np.float64, "degenerate_loss": np.float64, "lr": np.float64, "interpolates": np.float64}
 SIGNATURE = problems.SIGNATURE
 
 
-def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.SeedSequence]) -> dict[str, np.ndarray]:
-    """Descend and certify the runs of ``cell`` whose seeds are given, in order.
+def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.SeedSequence],
+              first_run: int = 0) -> dict[str, np.ndarray]:
+    """Descend and certify the runs ``first_run``, ``first_run + 1``, ... of ``cell`` whose seeds are given.
 
     Returns
     -------
@@ -33,9 +34,13 @@ def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.Se
     with threadpool_limits(limits=1, user_api="blas"):
         rngs = [np.random.default_rng(s) for s in seeds]
         theta0, aux, value_grad, view = _draw(cfg, cell, rngs)
-        ends = descend(value_grad, theta0, aux, cfg.step_size(cell), grad_tol=cfg.grad_tol, max_steps=cfg.max_steps,
-                       max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol)
-        rows = [_certify(cfg, ends, r, view, rngs[r]) for r in range(len(seeds))]
+        rates = (np.full(len(seeds), cfg.step_size(cell)) if cfg.lr_relative is None else
+                 cfg.lr_relative * np.array([view.critical_lr(theta0[r], r) for r in range(len(seeds))]))
+        ends = descend(value_grad, theta0, aux, rates, grad_tol=cfg.grad_tol, max_steps=cfg.max_steps,
+                       max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol, first_run=first_run)
+        rows = [_certify(cfg, ends, r, view, rngs[r]) | {"lr": rates[r],
+                                                           "interpolates": view.interpolates(theta0[r], r)}
+                for r in range(len(seeds))]
     out = {name: np.array([row[name] for row in rows], dtype=dtype) for name, dtype in RUN_VARS.items()}
     out["signature"] = np.stack([row["signature"] for row in rows])
     return out
@@ -72,6 +77,9 @@ class _TeacherView:
     def degenerate(self, r):
         return problems.degenerate_loss(self.cfg, (self.k, 0))
 
+    def interpolates(self, theta0, r):
+        return 1.0  # W = V is a zero of F
+
 
 class _DeepView:
     def __init__(self, cfg: MinimaConfig, dims, x, y):
@@ -88,6 +96,12 @@ class _DeepView:
 
     def degenerate(self, r):
         return problems.degenerate_loss(self.cfg, (0, 0), (self.x[r], self.y[r]))
+
+    def critical_lr(self, theta0, r):
+        return problems.deep_critical_lr(theta0, (self.x[r], self.y[r]), self.dims)
+
+    def interpolates(self, theta0, r):
+        return float(problems.deep_interpolates(theta0, (self.x[r], self.y[r]), self.dims))
 
 
 def _certify(cfg: MinimaConfig, ends, r: int, view, rng: np.random.Generator) -> dict:
