@@ -258,12 +258,18 @@ class Planner:
             return cfg.network_slots
         if cell in self.stop:
             return self.stop[cell]
+        vals = self.values[cell]
         if self.hybrid and cell not in self.edges:
             k = self._prefix(cell, "tz")
-            guess = self._guess(self._slope_rel(cell, k), k)
+            floor = reduce.min_networks(vals["sc"].shape[1]) if "sc" in vals else 0
+            # below the regression's minimum only the plain se is known, which overstates the need
+            guess = floor if k < floor else self._guess(self._slope_rel(cell, k), k)
         else:
             k = self._prefix(cell)
+            floor = reduce.min_networks(vals["jc"].shape[2]) if "jc" in vals and self.cfg.depth >= 2 else 0
             guess = self._guess(self._paths_rel(cell, k), k)
+            if k < floor:   # P(active) stays plain: its guess still counts
+                guess = max(floor, self._guess([self._on_grid(mean_rel_se(vals["p"][:k]))], k))
         return min(cfg.network_slots, max(MIN_NETS, guess, k + cfg.nets_per_task))
 
     def next_tasks(self) -> list[Task]:
