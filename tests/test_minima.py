@@ -246,3 +246,17 @@ def test_the_published_table_is_read_from_the_counts():
     """PUBLISHED is counts of runs, n = k only, 500 runs each, and the k = 7 point's family is among them."""
     assert all(extra == 0 and runs == 500 and 0 <= x <= runs for (_, extra), (x, runs) in reference.PUBLISHED.items())
     assert reference.PUBLISHED[(7, 0)] == (27, 500) and reference.PUBLISHED[(6, 0)] == (0, 500)
+
+
+def test_the_explicit_spectrum_survives_a_lapack_failure(monkeypatch):
+    """numpy's eigh (divide and conquer) failed to converge on a valid 361-parameter teacher Hessian in the
+    k = 19 census; the relatively robust solver then gives the same extremes."""
+    h = problems.teacher_hessian(np.random.default_rng(8).standard_normal(20), 4)
+    want = sharpness.extreme_eigenvalues(h, rng=np.random.default_rng(0))
+
+    def fails(_):
+        raise np.linalg.LinAlgError("Eigenvalues did not converge")
+    monkeypatch.setattr(np.linalg, "eigh", fails)
+    got = sharpness.extreme_eigenvalues(h, rng=np.random.default_rng(0))
+    assert got.min == pytest.approx(want.min, abs=1e-12) and got.max == pytest.approx(want.max, abs=1e-12)
+    assert got.residual < 1e-10
