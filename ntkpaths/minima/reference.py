@@ -7,7 +7,7 @@ their code: repository https://github.com/ItaySafran/Overparameterization,
 file ``Processed minima.zip`` (added in commit
 c6b118a0ec9c5e066a8276db57042877a99811dd; protocol in its README). Protocol:
 for each n = k, 500 runs of gradient descent on the same population loss,
-each from an independent standard Xavier initialisation, fixed step 5/k,
+each from an independent Gaussian start W ~ N(0, 1/k), fixed step 5/k,
 until |grad| <= 1e-12; every point found is stored once per family (up to
 permutations of neurons and coordinates) with its multiplicity, a compact
 form (vals, p) and its Hessian's smallest eigenvalue. ``PUBLISHED`` holds,
@@ -23,9 +23,13 @@ cells in their experiments section; this package could not retrieve that
 table from a source it can cite, so those cells are absent rather than typed
 from memory.
 
-Our descent differs from theirs in its stopping rule only (|grad| <= grad_tol,
-1e-8 by default, and loss <= loss_tol): the start (Xavier), the step (5/n,
-their 5/k at n = k) and the arithmetic (float64) are theirs.
+Our descent differs from theirs in two ways: the stopping rule (|grad| <=
+grad_tol, 1e-8 by default, and loss <= loss_tol), and the start: their code
+(``local_minima.py``) draws W ~ N(0, 1/k), which its comment calls Xavier,
+where ntkpaths draws Xavier-uniform U[-b, b], b = sqrt(6 / (d + n)): the same
+variance at n = k, a different distribution. The step (5/n, their 5/k at
+n = k) and the arithmetic (float64) are theirs. Our n = k fractions are lower
+than theirs from k = 9 on (README), with the same families of minima.
 """
 from __future__ import annotations
 
