@@ -29,7 +29,8 @@ grad_tol, 1e-8 by default, and loss <= loss_tol), and the start: their code
 where ntkpaths draws Xavier-uniform U[-b, b], b = sqrt(6 / (d + n)): the same
 variance at n = k, a different distribution. The step (5/n, their 5/k at
 n = k) and the arithmetic (float64) are theirs. Our n = k fractions are lower
-than theirs from k = 9 on (README), with the same families of minima.
+than theirs from k = 9 on (README), with the same families of minima; from
+their Gaussian start (``tools/safran_gaussian_start.py``) they agree.
 """
 from __future__ import annotations
 
