@@ -45,6 +45,12 @@ def _percent(x: int, n: int) -> str:
     return f"{x}/{n} = {100 * x / n:.1f}% [{100 * float(lo):.1f}, {100 * float(hi):.1f}]"
 
 
+def _families(fams: list[tuple[int, float]]) -> str:
+    """The five largest families as 'runs: loss', and how many more."""
+    more = f", +{len(fams) - 5} more" if len(fams) > 5 else ""
+    return ", ".join(f"{c}: {loss:.4f}" for c, loss in fams[:5]) + more
+
+
 def compare(path: Path, census: dict[int, list]) -> int:
     """Markdown: our spurious fractions beside the published ones, and our n = k families beside theirs."""
     import xarray as xr
@@ -85,8 +91,7 @@ def compare(path: Path, census: dict[int, list]) -> int:
         theirs = sorted(((f.multiplicity, family_check(k, f)[0]) for f in census[k] if not f.is_global(k)),
                         reverse=True)
         matched = sum(c for c, l in ours if any(abs(l - t) <= 1e-7 for _, t in theirs))
-        show = lambda fams: ", ".join(f"{c}: {l:.4f}" for c, l in fams[:5]) + (f", +{len(fams) - 5} more" if len(fams) > 5 else "")  # noqa: E731
-        print(f"| {k} | {show(ours) or '—'} | {show(theirs) or '—'} | "
+        print(f"| {k} | {_families(ours) or '—'} | {_families(theirs) or '—'} | "
               f"{matched} of {sum(c for c, _ in ours)} runs |")
     return 0
 

@@ -123,8 +123,8 @@ class _Minimum:
 
 
 class _Unpickler(pickle.Unpickler):
-    _ALLOWED = {("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
+    _ALLOWED = {("numpy", "dtype"), ("numpy", "ndarray"),
+                *((m, f) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for f in ("_reconstruct", "scalar"))}
 
     def find_class(self, module, name):
         if name == "Minimum":
