@@ -431,3 +431,9 @@ def sample_direction(dim: int, *, rng: np.random.Generator) -> np.ndarray:
 def sample_paths(widths: Sequence[int], count: int, *, rng: np.random.Generator) -> np.ndarray:
     """Draw ``count`` paths uniformly: one neuron index per hidden layer, (path, layer)."""
     return np.stack([rng.integers(0, n, size=count) for n in widths], axis=1)
+
+
+def sample_gaussian_start(n: int, d: int, *, rng: np.random.Generator) -> np.ndarray:
+    """W ~ N(0, 1/d), shape (unit, coord): the start that Safran, Yehudai & Shamir's published code draws
+    (its comment calls it Xavier); used by ``tools/safran_gaussian_start.py`` to test that difference."""
+    return rng.standard_normal((n, d)) / math.sqrt(d)

@@ -285,7 +285,12 @@ def extreme_eigenvalues(hess: "Hessian | np.ndarray", *, rng: np.random.Generato
     matrix = hess if isinstance(hess, np.ndarray) else (explicit(hess) if hess.dim <= EXPLICIT_MAX else None)
     if matrix is not None:
         matrix = 0.5 * (matrix + matrix.T)
-        values, vectors = np.linalg.eigh(matrix)
+        try:
+            values, vectors = np.linalg.eigh(matrix)
+        except np.linalg.LinAlgError:  # LAPACK's divide and conquer can fail to converge on a valid matrix
+            import scipy.linalg
+
+            values, vectors = scipy.linalg.eigh(matrix, driver="evr")
         ends = vectors[:, [0, -1]]
         residual = np.linalg.norm(matrix @ ends - ends * values[[0, -1]], axis=0).max()
         return Extremes(float(values[0]), float(values[-1]), float(residual), "explicit")

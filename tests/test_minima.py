@@ -7,9 +7,10 @@ from scipy.optimize import brentq
 
 from ntkpaths import sharpness
 from ntkpaths.jaxsetup import jax, jnp
-from ntkpaths.minima import certify, problems, teacher
+from ntkpaths.minima import certify, problems, reference, teacher
 from ntkpaths.minima.dataset import clopper_pearson
 from ntkpaths.minima.descent import descend
+from ntkpaths.minima.study import published_row
 from ntkpaths.theory import arccos_angles
 
 TOL = dict(loss_tol=1e-8, grad_tol=1e-8, eig_tol=1e-6)
@@ -177,3 +178,85 @@ def test_arpack_agrees_with_the_explicit_spectrum(monkeypatch):
     ext = sharpness.extreme_eigenvalues(hess, rng=np.random.default_rng(5))
     assert ext.method == "arpack" and ext.residual < 1e-6
     assert ext.min == pytest.approx(exact[0], abs=1e-7) and ext.max == pytest.approx(exact[-1], rel=1e-8)
+
+
+# ---------------------------------------------------------------- the fast path and the published reference
+def test_the_fused_gradient_is_the_reference_gradient():
+    """identity_loss_and_gradient (the descent's loop) against loss_and_gradient (V = I), to rounding:
+    random students wider than the teacher, one with a unit at 0, and near the global minimum."""
+    rng = np.random.default_rng(5)
+    zero = rng.standard_normal((6, 4))
+    zero[2] = 0.0
+    ref, fast = jax.jit(teacher.loss_and_gradient), jax.jit(teacher.identity_loss_and_gradient)
+    for w in (rng.standard_normal((6, 4)), zero, np.eye(4) + 1e-9 * rng.standard_normal((4, 4))):
+        k = w.shape[1]
+        with jax.enable_x64(True):
+            want = ref(jnp.asarray(w), jnp.eye(k, dtype=jnp.float64))
+            got = fast(jnp.asarray(w), 2 * teacher.zero_loss(k))
+        assert float(got[0]) == pytest.approx(float(want[0]), abs=1e-13)
+        np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), atol=1e-13)
+
+
+def test_the_fast_angle_is_arctan2_to_a_few_ulp():
+    rng = np.random.default_rng(6)
+    s = np.abs(rng.standard_normal(200_000)) * 10.0 ** rng.uniform(-12, 3, 200_000)
+    p = rng.standard_normal(200_000) * 10.0 ** rng.uniform(-12, 3, 200_000)
+    s[:50], p[25:75] = 0.0, 0.0  # both zero at 25..49: the angle is 0, as arctan2 says
+    with jax.enable_x64(True):
+        got = np.asarray(jax.jit(teacher.angle)(s, p))
+    want = np.arctan2(s, p)
+    assert np.all(np.abs(got - want) <= 4 * np.spacing(np.maximum(np.abs(want), np.finfo(float).tiny)))
+    assert np.all(got[25:50] == 0.0)
+
+
+def test_the_closed_form_hessian_is_the_autodiff_hessian():
+    rng = np.random.default_rng(7)
+    split = np.vstack([np.eye(5), 0.4 * np.eye(5)[:2]])
+    split[:2] *= 0.6  # two teacher units shared by two parallel student units each: t = 0 between students
+    for w in (rng.standard_normal((7, 5)), split, np.eye(5),
+              reference.expand(reference.K7_SPURIOUS["vals"], reference.K7_SPURIOUS["p"])):
+        k = w.shape[1]
+        got, want = problems.teacher_hessian(w.reshape(-1), k), problems.teacher_hessian_autodiff(w.reshape(-1), k)
+        np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_a_published_spurious_minimum_is_certified_spurious():
+    """Safran, Yehudai & Shamir's k = n = 7 point (published to 10 digits): stationary to the rounding of its
+    digits, loss > 0, our smallest Hessian eigenvalue is their published one, and the class is spurious."""
+    k = 7
+    w = reference.expand(reference.K7_SPURIOUS["vals"], reference.K7_SPURIOUS["p"])
+    loss, norm, ext, outcome = certificate(w, k)
+    assert norm < 1e-9 and loss > 0.02
+    assert ext.min == pytest.approx(reference.K7_SPURIOUS["min_eig"], abs=1e-8)
+    assert outcome == certify.SPURIOUS
+
+
+def test_the_published_row_can_fail():
+    """The same proportion agrees, a clearly different one disagrees (Fisher's exact test at the row's level)."""
+    same = published_row(8, 8, 114, 1000, 57, 500, threshold=0.01)
+    close = published_row(8, 8, 130, 1000, 57, 500, threshold=0.01)
+    far = published_row(8, 8, 200, 1000, 57, 500, threshold=0.01)
+    empty = published_row(6, 6, 40, 1000, 0, 500, threshold=0.01)
+    assert same.outcome == "agrees" and close.outcome == "agrees" and same.kind == "prediction"
+    assert far.outcome == "disagrees" and empty.outcome == "disagrees"
+    assert "Safran, Yehudai & Shamir" in far.prediction and "57/500" in far.prediction
+
+
+def test_the_published_table_is_read_from_the_counts():
+    """PUBLISHED is counts of runs, n = k only, 500 runs each, and the k = 7 point's family is among them."""
+    assert all(extra == 0 and runs == 500 and 0 <= x <= runs for (_, extra), (x, runs) in reference.PUBLISHED.items())
+    assert reference.PUBLISHED[(7, 0)] == (27, 500) and reference.PUBLISHED[(6, 0)] == (0, 500)
+
+
+def test_the_explicit_spectrum_survives_a_lapack_failure(monkeypatch):
+    """numpy's eigh (divide and conquer) failed to converge on a valid 361-parameter teacher Hessian in the
+    k = 19 census; the relatively robust solver then gives the same extremes."""
+    h = problems.teacher_hessian(np.random.default_rng(8).standard_normal(20), 4)
+    want = sharpness.extreme_eigenvalues(h, rng=np.random.default_rng(0))
+
+    def fails(_):
+        raise np.linalg.LinAlgError("Eigenvalues did not converge")
+    monkeypatch.setattr(np.linalg, "eigh", fails)
+    got = sharpness.extreme_eigenvalues(h, rng=np.random.default_rng(0))
+    assert got.min == pytest.approx(want.min, abs=1e-12) and got.max == pytest.approx(want.max, abs=1e-12)
+    assert got.residual < 1e-10

@@ -13,18 +13,25 @@ from threadpoolctl import threadpool_limits
 from .. import sharpness
 from . import certify, problems
 from .config import MinimaConfig
-from .descent import descend
+from . import teacher as closed
+from .descent import CHUNK, descend
 
 # name -> dtype of each per-run value a block returns (the family id is assigned per cell later)
 RUN_VARS = {"loss": np.float64, "grad_norm": np.float64, "hessian_min": np.float64, "hessian_max": np.float64,
             "hessian_residual": np.float64, "steps": np.float64, "halvings": np.float64, "near_kink": np.float64,
             "outcome": np.float64, "degenerate_loss": np.float64, "lr": np.float64, "interpolates": np.float64}
 SIGNATURE = problems.SIGNATURE
+TEACHER_CHUNK = 500  # steps per jitted call of the teacher descent (benchmarks/bench_minima.py)
 
 
 def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.SeedSequence],
-              first_run: int = 0) -> dict[str, np.ndarray]:
+              first_run: int = 0, *, baseline: bool = False) -> dict[str, np.ndarray]:
     """Descend and certify the runs ``first_run``, ``first_run + 1``, ... of ``cell`` whose seeds are given.
+
+    ``baseline`` runs the gaussian-teacher census as it was before its fused
+    gradient and closed-form Hessian (general V, XLA's arctan2, 2000-step
+    chunks, the Hessian by autodiff): the same runs up to rounding, kept for
+    ``benchmarks/bench_minima.py`` to compare against.
 
     Returns
     -------
@@ -33,11 +40,12 @@ def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.Se
     """
     with threadpool_limits(limits=1, user_api="blas"):
         rngs = [np.random.default_rng(s) for s in seeds]
-        theta0, aux, value_grad, view = _draw(cfg, cell, rngs)
+        theta0, aux, value_grad, view = _draw(cfg, cell, rngs, baseline)
         rates = (np.full(len(seeds), cfg.step_size(cell)) if cfg.lr_relative is None else
                  cfg.lr_relative * np.array([view.critical_lr(theta0[r], r) for r in range(len(seeds))]))
+        chunk = TEACHER_CHUNK if cfg.is_teacher and not baseline else CHUNK
         ends = descend(value_grad, theta0, aux, rates, grad_tol=cfg.grad_tol, max_steps=cfg.max_steps,
-                       max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol, first_run=first_run)
+                       max_halvings=cfg.max_halvings, loss_tol=cfg.loss_tol, first_run=first_run, chunk=chunk)
         rows = [_certify(cfg, ends, r, view, rngs[r]) | {"lr": rates[r],
                                                            "interpolates": view.interpolates(theta0[r], r)}
                 for r in range(len(seeds))]
@@ -46,13 +54,16 @@ def run_block(cfg: MinimaConfig, cell: tuple[int, int], seeds: list[np.random.Se
     return out
 
 
-def _draw(cfg: MinimaConfig, cell: tuple[int, int], rngs: list[np.random.Generator]):
+def _draw(cfg: MinimaConfig, cell: tuple[int, int], rngs: list[np.random.Generator], baseline: bool = False):
     """Initial parameters (run, parameter), stacked data, (loss, gradient) of one run, and a reader of end points."""
     if cfg.is_teacher:
         k, n = cell[0], cell[0] + cell[1]
         draws = [problems.draw_teacher_run(k, n, rng=rng) for rng in rngs]
-        v = np.stack([d[1] for d in draws])
-        return np.stack([d[0] for d in draws]), v, problems.teacher_value_grad(n, k), _TeacherView(cfg, k)
+        theta0, view = np.stack([d[0] for d in draws]), _TeacherView(cfg, k, baseline)
+        if baseline:
+            return theta0, np.stack([d[1] for d in draws]), problems.teacher_value_grad(n, k), view
+        # the teacher is V = I (problems.draw_teacher_run); the loop gets F's constant term instead
+        return theta0, np.full(len(rngs), 2.0 * closed.zero_loss(k)), problems.teacher_fast_value_grad(n, k), view
     draws = [problems.draw_deep_run(cfg, cell[0], cell[1], rng=rng) for rng in rngs]
     dims = draws[0][2]
     x = np.stack([d[1][0] for d in draws])
@@ -62,11 +73,12 @@ def _draw(cfg: MinimaConfig, cell: tuple[int, int], rngs: list[np.random.Generat
 
 
 class _TeacherView:
-    def __init__(self, cfg: MinimaConfig, k: int):
+    def __init__(self, cfg: MinimaConfig, k: int, baseline: bool = False):
         self.cfg, self.k = cfg, k
+        self._hessian = problems.teacher_hessian_autodiff if baseline else problems.teacher_hessian
 
     def hessian(self, theta, r):
-        return problems.teacher_hessian(theta, self.k)
+        return self._hessian(theta, self.k)
 
     def kink(self, theta, r):
         return problems.teacher_kink(theta, self.k, self.cfg.kink_band)

@@ -8,8 +8,9 @@ same dataset with every name prefixed ``deep_``. Rows, at significance 0.01:
     fraction falls as the network widens (a one-sided Cochran-Armitage trend
     test in log width, stratified by k or by depth), with the Clopper-Pearson
     upper bound at the widest cell;
-(b) prediction: Safran & Shamir's published fractions, cell by cell (two-sided
-    exact binomial tests), or untestable while the table is absent;
+(b) prediction: the published census of Safran, Yehudai & Shamir (2021) at
+    n = k, cell by cell (two-sided Fisher exact tests of our count against
+    theirs, both binomial samples), untestable where no published cell ran;
 (c) every stationary end point that is not a global minimum is a saddle
     (Kawaguchi's corollary): one certified spurious minimum refutes it, judged
     at the widest cell of each k or depth (the claim is about the NTK regime);
@@ -166,30 +167,42 @@ def _widest(ds: xr.Dataset, stratum: str, axis: str) -> str:
     return "; ".join(parts)
 
 
-SOURCE = "(Safran & Shamir 2018)"
 KAWAGUCHI = "0 spurious minima (Kawaguchi 2016, under assumptions A1p-m and A5u-m)"
+PUBLISHED_CLAIM = "Safran, Yehudai & Shamir (2021): fraction of runs ending at a spurious minimum"
 
 
 def _published(ds: xr.Dataset, alpha: float) -> list[Verdict]:
-    claim = "Safran & Shamir (2018): fraction of runs ending at a spurious minimum"
-    where = f"n = k, k + 1, k + 2; k {_span(ds.teacher)}"
-    if not reference.PUBLISHED:
-        return [untestable(claim, where, "the published table is not in this package (ntkpaths.minima.reference "
-                           "says why); measured fractions are listed in the README beside the paper's citation",
-                           f"published percent, cell by cell {SOURCE}")]
-    from scipy.stats import binomtest
+    """Cell by cell against the published census (:mod:`ntkpaths.minima.reference`), Bonferroni over the cells run."""
+    where = f"n = k; k {_span(ds.teacher)}"
+    cells = [c for c in sorted(reference.PUBLISHED) if c[0] in ds.teacher and c[1] in ds.extra
+             and int(ds.n_runs.sel(teacher=c[0], extra=c[1])) > 0]
+    if not cells:
+        return [untestable(PUBLISHED_CLAIM, where, "no published cell was run (published: n = k, k 6..30; "
+                           "n = k + 1, k + 2 of Safran & Shamir 2018 are not available here)",
+                           f"published fraction, cell by cell {reference.SOURCE}")]
+    hits = _spurious(ds)[0]
+    return [published_row(k, k + extra, int(hits.sel(teacher=k, extra=extra)),
+                          int(ds.n_runs.sel(teacher=k, extra=extra)), *reference.PUBLISHED[(k, extra)],
+                          alpha / len(cells)) for k, extra in cells]
 
-    rows, cells = [], [c for c in reference.PUBLISHED if c[0] in ds.teacher and c[1] in ds.extra]
-    for k, extra in cells:
-        percent, _ = reference.PUBLISHED[(k, extra)]
-        x, n = int(_spurious(ds)[0].sel(teacher=k, extra=extra)), int(ds.n_runs.sel(teacher=k, extra=extra))
-        if n == 0:
-            continue
-        p = binomtest(x, n, percent / 100).pvalue
-        rows.append(Verdict(claim, f"k = {k}, n = {k + extra}", f"{x}/{n} = {100 * x / n:.1f}%", f"{percent}% {SOURCE}",
-                            f"exact binomial p = {p:.3g} (threshold {alpha / max(len(cells), 1):.2g})",
-                            judge(p >= alpha / max(len(cells), 1))))
-    return rows or [untestable(claim, where, "no published cell was run", f"published percent {SOURCE}")]
+
+def published_row(k: int, n: int, ours: int, runs: int, theirs: int, their_runs: int, threshold: float) -> Verdict:
+    """Our spurious count against the published one: two binomial samples, Fisher's exact test, two-sided.
+
+    Agrees when p >= ``threshold`` (the row's significance level, Bonferroni-corrected by the caller).
+    """
+    from scipy.stats import fisher_exact
+
+    from .dataset import clopper_pearson
+
+    p = fisher_exact([[ours, runs - ours], [theirs, their_runs - theirs]], alternative="two-sided").pvalue
+    (lo, hi), (rlo, rhi) = (clopper_pearson(np.array(x), np.array(m)) for x, m in ((ours, runs), (theirs, their_runs)))
+    return Verdict(PUBLISHED_CLAIM, f"k = {k}, n = {n}",
+                   f"{ours}/{runs} = {100 * ours / runs:.1f}% [{100 * float(lo):.1f}, {100 * float(hi):.1f}]",
+                   f"{theirs}/{their_runs} = {100 * theirs / their_runs:.1f}% [{100 * float(rlo):.1f}, "
+                   f"{100 * float(rhi):.1f}] {reference.SOURCE}",
+                   f"Fisher exact p = {p:.3g} (two-sided, two binomial samples; agrees at p >= {threshold:.2g})",
+                   judge(p >= threshold), kind="prediction")
 
 
 def _saddles(ds: xr.Dataset, alpha: float) -> Verdict:
