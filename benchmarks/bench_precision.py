@@ -84,24 +84,18 @@ def factors(ds, target: float) -> list[tuple]:
     """Per statistic: variance factor, networks to the target before (plain) and after (reduced)."""
     from ntkpaths import reduce
 
-    rows = []
+    def row(label, cell, name, n, controls):
+        f = float(cell[f"{name}_variance_factor"])
+        plain_sd = float(cell[f"{name}_se"]) / f ** 0.5 * n ** 0.5 / float(cell[name])   # se = plain se * sqrt(f)
+        before = (plain_sd / target) ** 2
+        return label, f, before, max(reduce.min_networks(controls), before * f)
+
     deep = ds.isel(depth=-1)
-    n = int(deep.n_networks)
-    for a in deep.angle.values:
-        c = deep.sel(angle=a)
-        f = float(c.joint_active_variance_factor)
-        plain_sd = float(c.joint_active_se) / f ** 0.5 * n ** 0.5 / float(c.joint_active)
-        before = (plain_sd / target) ** 2
-        rows.append((f"joint, depth {DEPTH}, angle {a / math.pi:.3g} pi", f, before,
-                     max(reduce.min_networks(4 * DEPTH), before * f)))
-    n_e = int(ds.n_edge_networks)
-    for layer in ds.layer.values:
-        c = ds.sel(layer=layer)
-        f = float(c.weight_slope_variance_factor)
-        plain_sd = float(c.weight_slope_se) / f ** 0.5 * n_e ** 0.5 / float(c.weight_slope)
-        before = (plain_sd / target) ** 2
-        rows.append((f"E[t_{layer}|Z=1] (explicit networks)", f, before,
-                     max(reduce.min_networks(2 * DEPTH), before * f)))
+    n, n_e = int(deep.n_networks), int(ds.n_edge_networks)
+    rows = [row(f"joint, depth {DEPTH}, angle {a / math.pi:.3g} pi", deep.sel(angle=a), "joint_active", n, 4 * DEPTH)
+            for a in deep.angle.values]
+    rows += [row(f"E[t_{layer}|Z=1] (explicit networks)", ds.sel(layer=layer), "weight_slope", n_e, 2 * DEPTH)
+             for layer in ds.layer.values]
     p_sd = float(deep.p_active_se) * n ** 0.5 / float(deep.p_active)
     rows.append(("P(active), plain (see below)", 1.0, (p_sd / target) ** 2, (p_sd / target) ** 2))
     return rows

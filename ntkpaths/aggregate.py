@@ -146,7 +146,7 @@ SLOPE_REDUCTION = ("control variates, cross-fitted (2 folds by network parity): 
                    "layer's edges minus its exact conditional mean |h|_1 / (fan_in |h| sqrt(2 pi)), and the "
                    "on-fraction minus 1/2, each times the product of earlier layers' on-fractions")
 P_ACTIVE_PLAIN = ("plain: the only controls with exact means (each layer's on-fraction, mean 1/2) make the estimate "
-                  "2^-H by construction (variance factor ~1e-27), so Theorem 1 would be assumed, not measured")
+                  "2^-H by construction (variance factor below 1e-16), so Theorem 1 would be assumed, not measured")
 
 
 def _reduce_into(ds: xr.Dataset, name: str, num: xr.DataArray, den: xr.DataArray | None, controls: xr.DataArray,
@@ -175,8 +175,8 @@ def _reduce_into(ds: xr.Dataset, name: str, num: xr.DataArray, den: xr.DataArray
         est.values[idx], se.values[idx], factor.values[idx] = r["reduced"], r["reduced_se"], r["factor"]
     applied = bool(np.isfinite(factor.values).any())
     ds[name], ds[f"{name}_se"] = est.transpose(*ds[name].dims), se.transpose(*ds[name].dims)
-    ds[name].attrs = dict(est.attrs, estimator=(how + ("; plain where the variance factor is NaN (too few networks "
-                                                      "for the regression)" if applied else "")) if applied else
+    ds[name].attrs = dict(est.attrs, estimator=how + "; plain where the variance factor is NaN (too few networks "
+                                                     "for the regression)" if applied else
                           "plain: too few networks for the regression")
     ds[f"{name}_se"].attrs = {"long_name": f"standard error of {name}"}
     ds[f"{name}_variance_factor"] = factor.transpose(*ds[name].dims)

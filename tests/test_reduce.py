@@ -51,17 +51,21 @@ def test_prefix_sums_equal_direct_least_squares():
 
 
 def test_crossfitting_is_unbiased_where_in_sample_fitting_is_not():
-    """y = X . b + noise with E[X] = 0: mean 0. Many controls, few samples: cross-fitting stays
-    centred, in-sample fitting is pulled towards the sample's own X (the bias cross-fitting avoids)."""
+    """y = X . b + noise + a term in X_0^2, with E[X] = 0: mean 0. Many controls, few samples:
+    cross-fitting stays centred, while fitting beta on the same samples is pulled towards their own
+    X (z < -5 here), so this test would catch an estimator that skipped the cross-fitting."""
     rng = np.random.default_rng(2)
     p, n, reps = 12, 100, 3000
-    est = []
+    crossfit, in_sample = [], []
     for _ in range(reps):
         X = rng.normal(size=(n, p))
-        y = X @ np.full(p, 0.3) + rng.normal(size=n) + 0.5 * (X[:, 0] ** 2 - 1)
-        est.append(reduce.estimate(y, None, X)["reduced"])
-    est = np.array(est)
-    assert abs(est.mean()) <= 5 * est.std(ddof=1) / np.sqrt(reps)
+        y = X @ np.full(p, 0.3) + rng.normal(size=n) + 2.0 * (X[:, 0] ** 2 - 1)
+        crossfit.append(reduce.estimate(y, None, X)["reduced"])
+        beta = np.linalg.lstsq(np.column_stack([np.ones(n), X]), y, rcond=None)[0][1:]
+        in_sample.append(y.mean() - X.mean(axis=0) @ beta)
+    z = {name: np.mean(e) / (np.std(e, ddof=1) / np.sqrt(reps))
+         for name, e in (("crossfit", crossfit), ("in_sample", in_sample))}
+    assert abs(z["crossfit"]) <= 5 and abs(z["in_sample"]) > 5, z
 
 
 def test_controls_have_mean_zero(sweep):
